@@ -1,0 +1,24 @@
+//! Strait's control plane: the cluster's metadata, replicated by its own Raft group.
+//!
+//! - [`state`]: the metadata itself ([`ControlState`]: nodes, streams, shards, hash-key
+//!   ranges, replica placement, the iterator-signing secret, the routing version) and
+//!   its deterministic, synchronous `apply` of [`ControlCommand`]s. Pure: no I/O.
+//! - [`placement`]: where a new shard's replicas go: distinct nodes, balanced by replica
+//!   and leader counts, with consistent hashing so that the choice moves little when
+//!   nodes come and go. Decided by the proposer and stored in the command, never
+//!   recomputed on apply.
+//! - [`state_machine`]: the openraft state machine around [`ControlState`], with
+//!   snapshots persisted in the node's engine.
+//!
+//! Every node applies the control log (as a voter or a learner), so every node holds the
+//! routing table locally and reads it without a network hop.
+
+pub mod placement;
+pub mod state;
+pub mod state_machine;
+
+pub use state::{
+    ControlCommand, ControlError, ControlReply, ControlState, GroupMeta, NodeInfo, ShardMeta, StreamKey,
+    StreamMeta,
+};
+pub use state_machine::{ControlRaft, ControlRaftConfig, ControlStateMachine, ControlView};

@@ -1,0 +1,53 @@
+//! Raft timing for Strait's groups.
+//!
+//! Heartbeats cost O(groups × followers) messages per interval on a node, so shard
+//! groups heartbeat at a relaxed 250 ms with elections after 1–2 s; pre-vote keeps a
+//! node that was cut off from disrupting a healthy leader when it returns.
+
+use std::sync::Arc;
+
+use openraft::{Config, SnapshotPolicy};
+
+/// Knobs that differ between production and tests.
+#[derive(Debug, Clone)]
+pub struct RaftTuning {
+    pub heartbeat_ms: u64,
+    pub election_min_ms: u64,
+    pub election_max_ms: u64,
+    /// Build a snapshot (and let the log be purged) after this many entries.
+    pub snapshot_every_entries: u64,
+    /// Entries kept in the log behind the last snapshot; a follower further behind
+    /// catches up by snapshot.
+    pub keep_entries_behind_snapshot: u64,
+}
+
+impl Default for RaftTuning {
+    fn default() -> Self {
+        Self {
+            heartbeat_ms: 250,
+            election_min_ms: 1000,
+            election_max_ms: 2000,
+            snapshot_every_entries: 20_000,
+            keep_entries_behind_snapshot: 5_000,
+        }
+    }
+}
+
+impl RaftTuning {
+    /// An openraft config for a group named `cluster_name`.
+    pub fn config(&self, cluster_name: &str) -> Arc<Config> {
+        let config = Config {
+            cluster_name: cluster_name.to_string(),
+            heartbeat_interval: self.heartbeat_ms,
+            election_timeout_min: self.election_min_ms,
+            election_timeout_max: self.election_max_ms,
+            enable_pre_vote: Some(true),
+            install_snapshot_timeout: 120_000,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every_entries),
+            max_in_snapshot_log_to_keep: self.keep_entries_behind_snapshot,
+            purge_batch_size: 256,
+            ..Default::default()
+        };
+        Arc::new(config.validate().expect("infallible: the tuning keeps heartbeat below election timeout"))
+    }
+}

@@ -1,0 +1,240 @@
+//! The Raft log of one group, stored in the node's shared engine.
+//!
+//! Entries live under `[Log][group][index]` (see `strait_storage::keys`). `append` writes
+//! a batch and hands openraft's completion callback to the node's [`Flusher`], so entries
+//! of many groups become durable with one fsync (group commit), and a replica only
+//! acknowledges an entry to its leader once the flush that covers it returned.
+//!
+//! Shard groups keep their records *in* their log: an applied entry carrying records is
+//! the shard's stored batch, written once. For those groups `purge` only moves the purge
+//! point (the entries stay until retention trims them) and `truncate_after` never removes
+//! an entry at or below the state machine's applied index. The control group purges
+//! normally.
+
+use std::fmt::Debug;
+use std::io;
+use std::marker::PhantomData;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use openraft::alias::{EntryOf, LogIdOf, VoteOf};
+use openraft::entry::RaftEntry;
+use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::{OptionalSend, RaftTypeConfig};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use strait_storage::keys::{self, Family, StateKey};
+use strait_storage::{Flusher, KvEngine, WriteBatch};
+
+use crate::codec;
+use crate::group::GroupId;
+
+/// The state machine's applied index, shared with the log store of a group whose
+/// entries double as its stored records.
+#[derive(Debug, Default)]
+pub struct AppliedFloor(AtomicU64);
+
+impl AppliedFloor {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    pub fn set(&self, index: u64) {
+        self.0.fetch_max(index, Ordering::AcqRel);
+    }
+
+    /// Lowers the floor, for a snapshot install that replaces the state machine.
+    pub fn reset(&self, index: u64) {
+        self.0.store(index, Ordering::Release);
+    }
+}
+
+/// One group's log store; cheap to clone (clones share the engine).
+pub struct LogStore<C> {
+    engine: Arc<dyn KvEngine>,
+    flusher: Flusher,
+    group: GroupId,
+    /// `Some` for groups whose applied entries are state-machine data (shards).
+    retained: Option<Arc<AppliedFloor>>,
+    _config: PhantomData<fn() -> C>,
+}
+
+impl<C> Clone for LogStore<C> {
+    fn clone(&self) -> Self {
+        Self {
+            engine: self.engine.clone(),
+            flusher: self.flusher.clone(),
+            group: self.group,
+            retained: self.retained.clone(),
+            _config: PhantomData,
+        }
+    }
+}
+
+impl<C> LogStore<C> {
+    pub fn new(
+        engine: Arc<dyn KvEngine>,
+        flusher: Flusher,
+        group: GroupId,
+        retained: Option<Arc<AppliedFloor>>,
+    ) -> Self {
+        Self {
+            engine,
+            flusher,
+            group,
+            retained,
+            _config: PhantomData,
+        }
+    }
+
+    fn read_state<T: DeserializeOwned>(&self, kind: StateKey) -> io::Result<Option<T>> {
+        match self.engine.get(&keys::state(self.group.0, kind))? {
+            Some(v) => codec::decode_stored(&v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn write_state<T: Serialize>(&self, kind: StateKey, value: &T) -> io::Result<()> {
+        let mut batch = WriteBatch::new();
+        batch.put(keys::state(self.group.0, kind), codec::encode_stored(value)?);
+        self.engine.write(batch)
+    }
+
+    /// Deletes log keys for indexes in `[from, to)`.
+    fn delete_range(&self, from: u64, to: u64) -> io::Result<()> {
+        if from >= to {
+            return Ok(());
+        }
+        let start = keys::log(self.group.0, from);
+        let end = keys::log(self.group.0, to);
+        let mut batch = WriteBatch::new();
+        for pair in self.engine.scan(&start, &end) {
+            batch.delete(pair?.0);
+        }
+        self.engine.write(batch)
+    }
+}
+
+fn bounds(range: &impl RangeBounds<u64>) -> (u64, Option<u64>) {
+    let start = match range.start_bound() {
+        Bound::Included(&s) => s,
+        Bound::Excluded(&s) => s.saturating_add(1),
+        Bound::Unbounded => 0,
+    };
+    let end = match range.end_bound() {
+        Bound::Included(&e) => e.checked_add(1),
+        Bound::Excluded(&e) => Some(e),
+        Bound::Unbounded => None,
+    };
+    (start, end)
+}
+
+impl<C> RaftLogReader<C> for LogStore<C>
+where
+    C: RaftTypeConfig,
+    EntryOf<C>: Serialize + DeserializeOwned,
+    VoteOf<C>: Serialize + DeserializeOwned,
+{
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<EntryOf<C>>, io::Error> {
+        let (start, end) = bounds(&range);
+        let start_key = keys::log(self.group.0, start);
+        let end_key = match end {
+            Some(e) => keys::log(self.group.0, e),
+            None => keys::group_range(Family::Log, self.group.0).1,
+        };
+        let mut entries = Vec::new();
+        for pair in self.engine.scan(&start_key, &end_key) {
+            let (_, value) = pair?;
+            entries.push(codec::decode_stored::<EntryOf<C>>(&value)?);
+        }
+        Ok(entries)
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<VoteOf<C>>, io::Error> {
+        self.read_state(StateKey::Vote)
+    }
+}
+
+impl<C> RaftLogStorage<C> for LogStore<C>
+where
+    C: RaftTypeConfig,
+    EntryOf<C>: Serialize + DeserializeOwned,
+    VoteOf<C>: Serialize + DeserializeOwned,
+    LogIdOf<C>: Serialize + DeserializeOwned,
+{
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<C>, io::Error> {
+        let last_purged: Option<LogIdOf<C>> = self.read_state(StateKey::Purged)?;
+        let (start, end) = keys::group_range(Family::Log, self.group.0);
+        let last_entry = match self.engine.scan_rev(&start, &end).next() {
+            Some(pair) => Some(codec::decode_stored::<EntryOf<C>>(&pair?.1)?.log_id()),
+            None => None,
+        };
+        let last_log_id = match (&last_entry, &last_purged) {
+            (Some(entry), Some(purged)) if entry.index() < purged.index() => Some(purged.clone()),
+            (Some(entry), _) => Some(entry.clone()),
+            (None, purged) => purged.clone(),
+        };
+        Ok(LogState {
+            last_purged_log_id: last_purged,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &VoteOf<C>) -> Result<(), io::Error> {
+        self.write_state(StateKey::Vote, vote)?;
+        self.flusher.flush().await
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> Result<(), io::Error> {
+        // Not flushed on its own: a stale committed id only means a restarted node
+        // re-applies less eagerly; the next flush of the node persists it.
+        self.write_state(StateKey::Committed, &committed)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogIdOf<C>>, io::Error> {
+        Ok(self.read_state::<Option<LogIdOf<C>>>(StateKey::Committed)?.flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<C>) -> Result<(), io::Error>
+    where
+        I: IntoIterator<Item = EntryOf<C>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = WriteBatch::new();
+        for entry in entries {
+            batch.put(keys::log(self.group.0, entry.index()), codec::encode_stored(&entry)?);
+        }
+        self.engine.write(batch)?;
+        self.flusher
+            .request(Box::new(move |result| callback.io_completed(result)));
+        Ok(())
+    }
+
+    async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<C>>) -> Result<(), io::Error> {
+        let mut from = last_log_id.map(|id| id.index() + 1).unwrap_or(0);
+        if let Some(floor) = &self.retained {
+            from = from.max(floor.get() + 1);
+        }
+        self.delete_range(from, u64::MAX)
+    }
+
+    async fn purge(&mut self, log_id: LogIdOf<C>) -> Result<(), io::Error> {
+        // The purge point is written first, so a crash in between never leaves a hole
+        // that the log state would not account for.
+        self.write_state(StateKey::Purged, &log_id)?;
+        if self.retained.is_none() {
+            self.delete_range(0, log_id.index() + 1)?;
+        }
+        Ok(())
+    }
+}

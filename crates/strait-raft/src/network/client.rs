@@ -1,0 +1,259 @@
+//! openraft's network traits for one (group, peer) pair.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use openraft::alias::{SnapshotOf, VoteOf};
+use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::RPCOption;
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
+};
+use openraft::{BasicNode, RaftNetworkFactory, RaftNetworkV2, RaftTypeConfig};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use strait_proto::internal::raft_transport_client::RaftTransportClient;
+use strait_proto::internal::{RaftRequest, RaftRpc, SnapshotChunk};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::MAX_MESSAGE_BYTES;
+use super::router::PeerRouter;
+use crate::codec;
+use crate::group::{GroupId, NodeId};
+use crate::snapshot::SnapshotData;
+
+/// Creates the per-peer networks of one group.
+pub struct GroupNetworkFactory<C> {
+    router: Arc<PeerRouter>,
+    group: GroupId,
+    _config: PhantomData<fn() -> C>,
+}
+
+impl<C> GroupNetworkFactory<C> {
+    pub fn new(router: Arc<PeerRouter>, group: GroupId) -> Self {
+        Self {
+            router,
+            group,
+            _config: PhantomData,
+        }
+    }
+}
+
+impl<C> RaftNetworkFactory<C> for GroupNetworkFactory<C>
+where
+    C: RaftTypeConfig<NodeId = NodeId, Node = BasicNode>,
+    AppendEntriesRequest<C>: Serialize,
+    AppendEntriesResponse<C>: DeserializeOwned,
+    VoteRequest<C>: Serialize,
+    VoteResponse<C>: DeserializeOwned,
+    VoteOf<C>: Serialize,
+    SnapshotResponse<C>: DeserializeOwned,
+    TransferLeaderRequest<C>: Serialize,
+    TransferLeaderResponse<C>: DeserializeOwned,
+    openraft::alias::SnapshotMetaOf<C>: Serialize,
+{
+    type Network = GroupNetwork<C>;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Self::Network {
+        self.router.set_address(target, &node.addr);
+        GroupNetwork {
+            router: self.router.clone(),
+            group: self.group,
+            target,
+            _config: PhantomData,
+        }
+    }
+}
+
+/// The network from one group's replica to one peer.
+pub struct GroupNetwork<C> {
+    router: Arc<PeerRouter>,
+    group: GroupId,
+    target: NodeId,
+    _config: PhantomData<fn() -> C>,
+}
+
+/// A failed call, before it is mapped to the error type a given openraft method wants.
+enum CallError {
+    /// The peer could not be reached or did not answer in time: back off, redial.
+    Unreachable(Box<dyn std::error::Error + Send + Sync>),
+    /// The peer answered with an error or garbage.
+    Network(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl CallError {
+    fn into_rpc<C: RaftTypeConfig>(self) -> RPCError<C> {
+        match self {
+            CallError::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&ErrorText(e.to_string()))),
+            CallError::Network(e) => RPCError::Network(NetworkError::new(&ErrorText(e.to_string()))),
+        }
+    }
+
+    fn into_streaming<C: RaftTypeConfig>(self) -> StreamingError<C> {
+        match self {
+            CallError::Unreachable(e) => StreamingError::Unreachable(Unreachable::new(&ErrorText(e.to_string()))),
+            CallError::Network(e) => StreamingError::Network(NetworkError::new(&ErrorText(e.to_string()))),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ErrorText(String);
+
+impl std::fmt::Display for ErrorText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ErrorText {}
+
+impl<C> GroupNetwork<C> {
+    fn client(&self) -> Result<RaftTransportClient<tonic::transport::Channel>, CallError> {
+        let channel = self
+            .router
+            .channel(self.target)
+            .map_err(|e| CallError::Unreachable(Box::new(e)))?;
+        Ok(RaftTransportClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES))
+    }
+
+    /// Runs a call under `ttl`; a timeout or a transport failure drops the channel.
+    async fn deadline<T>(
+        &self,
+        ttl: Duration,
+        call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, CallError> {
+        match tokio::time::timeout(ttl, call).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => match status.code() {
+                tonic::Code::Unavailable | tonic::Code::Cancelled | tonic::Code::Unknown => {
+                    self.router.reset(self.target);
+                    Err(CallError::Unreachable(Box::new(status)))
+                }
+                _ => Err(CallError::Network(Box::new(status))),
+            },
+            Err(elapsed) => {
+                self.router.reset(self.target);
+                Err(CallError::Unreachable(Box::new(elapsed)))
+            }
+        }
+    }
+
+    async fn unary<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        rpc: RaftRpc,
+        request: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, CallError> {
+        let body = codec::encode(request).map_err(|e| CallError::Network(Box::new(e)))?;
+        let mut client = self.client()?;
+        let request = RaftRequest {
+            group_id: self.group.0,
+            rpc: rpc as i32,
+            body: Bytes::from(body),
+        };
+        let response = self.deadline(option.soft_ttl(), client.raft(request)).await?;
+        codec::decode(&response.body).map_err(|e| CallError::Network(Box::new(e)))
+    }
+}
+
+impl<C> RaftNetworkV2<C> for GroupNetwork<C>
+where
+    C: RaftTypeConfig<NodeId = NodeId, Node = BasicNode>,
+    AppendEntriesRequest<C>: Serialize,
+    AppendEntriesResponse<C>: DeserializeOwned,
+    VoteRequest<C>: Serialize,
+    VoteResponse<C>: DeserializeOwned,
+    VoteOf<C>: Serialize,
+    SnapshotResponse<C>: DeserializeOwned,
+    TransferLeaderRequest<C>: Serialize,
+    TransferLeaderResponse<C>: DeserializeOwned,
+    openraft::alias::SnapshotMetaOf<C>: Serialize,
+{
+    type SnapshotData = SnapshotData;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<C>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<C>, RPCError<C>> {
+        self.unary(RaftRpc::AppendEntries, &rpc, &option)
+            .await
+            .map_err(CallError::into_rpc)
+    }
+
+    async fn vote(&mut self, rpc: VoteRequest<C>, option: RPCOption) -> Result<VoteResponse<C>, RPCError<C>> {
+        self.unary(RaftRpc::Vote, &rpc, &option)
+            .await
+            .map_err(CallError::into_rpc)
+    }
+
+    async fn pre_vote(&mut self, rpc: VoteRequest<C>, option: RPCOption) -> Result<VoteResponse<C>, RPCError<C>> {
+        self.unary(RaftRpc::PreVote, &rpc, &option)
+            .await
+            .map_err(CallError::into_rpc)
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<C>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<C>, RPCError<C>> {
+        self.unary(RaftRpc::TransferLeader, &req, &option)
+            .await
+            .map_err(CallError::into_rpc)
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: VoteOf<C>,
+        snapshot: SnapshotOf<C, SnapshotData>,
+        cancel: impl Future<Output = ReplicationClosed> + openraft::OptionalSend + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<C>, StreamingError<C>> {
+        let header = codec::encode(&(&vote, &snapshot.meta))
+            .map_err(|e| CallError::Network(Box::new(e)).into_streaming::<C>())?;
+        let group = self.group.0;
+        let data = snapshot.snapshot;
+        // Chunks are read from storage by a task of their own and handed over through a
+        // small channel: memory stays bounded by a couple of chunks whatever the size.
+        let (tx, rx) = mpsc::channel::<SnapshotChunk>(2);
+        tokio::spawn(async move {
+            let mut header = Some(Bytes::from(header));
+            let mut chunks = data.chunks().peekable();
+            while let Some(chunk) = chunks.next() {
+                let chunk = match chunk {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(group, error = %e, "reading snapshot chunk failed");
+                        return;
+                    }
+                };
+                let done = chunks.peek().is_none();
+                let message = SnapshotChunk {
+                    group_id: group,
+                    header: header.take().unwrap_or_default(),
+                    data: chunk,
+                    done,
+                };
+                if tx.send(message).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut client = self.client().map_err(CallError::into_streaming::<C>)?;
+        let call = self.deadline(option.hard_ttl(), client.install_snapshot(ReceiverStream::new(rx)));
+        let response = tokio::select! {
+            closed = cancel => return Err(StreamingError::Closed(closed)),
+            response = call => response.map_err(CallError::into_streaming::<C>)?,
+        };
+        codec::decode(&response.body).map_err(|e| CallError::Network(Box::new(e)).into_streaming::<C>())
+    }
+}

@@ -1,0 +1,75 @@
+//! The `RaftTransport` gRPC service: every group's incoming Raft RPCs on one port.
+
+use std::sync::Arc;
+
+use strait_proto::internal::raft_transport_server::RaftTransport;
+use strait_proto::internal::{RaftRequest, RaftResponse, RaftRpc, SnapshotChunk};
+use strait_storage::KvEngine;
+use strait_storage::keys::SnapshotSlot;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::registry::GroupRegistry;
+use crate::group::GroupId;
+use crate::snapshot::ChunkWriter;
+
+/// Serves Raft RPCs for every group in the registry.
+pub struct RaftTransportService {
+    registry: Arc<GroupRegistry>,
+    engine: Arc<dyn KvEngine>,
+}
+
+impl RaftTransportService {
+    pub fn new(registry: Arc<GroupRegistry>, engine: Arc<dyn KvEngine>) -> Self {
+        Self { registry, engine }
+    }
+
+    fn group(&self, id: u64) -> Result<Arc<dyn super::GroupRpc>, Status> {
+        self.registry
+            .get(GroupId(id))
+            .ok_or_else(|| Status::unavailable(format!("raft group {id} is not hosted here")))
+    }
+}
+
+#[tonic::async_trait]
+impl RaftTransport for RaftTransportService {
+    async fn raft(&self, request: Request<RaftRequest>) -> Result<Response<RaftResponse>, Status> {
+        let request = request.into_inner();
+        let rpc = RaftRpc::try_from(request.rpc)
+            .map_err(|_| Status::invalid_argument(format!("unknown raft rpc {}", request.rpc)))?;
+        let body = self.group(request.group_id)?.raft(rpc, request.body).await?;
+        Ok(Response::new(RaftResponse { body }))
+    }
+
+    async fn install_snapshot(
+        &self,
+        request: Request<Streaming<SnapshotChunk>>,
+    ) -> Result<Response<RaftResponse>, Status> {
+        let mut stream = request.into_inner();
+        let first = stream
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
+        let group_id = first.group_id;
+        let group = self.group(group_id)?;
+        let header = first.header.clone();
+        let io = |e: std::io::Error| Status::internal(format!("staging snapshot: {e}"));
+        let mut writer = ChunkWriter::start(self.engine.clone(), GroupId(group_id), SnapshotSlot::Incoming)
+            .map_err(io)?;
+        let mut done = first.done;
+        writer.write(first.data).map_err(io)?;
+        while !done {
+            let chunk = stream
+                .message()
+                .await?
+                .ok_or_else(|| Status::aborted("snapshot stream ended before its last chunk"))?;
+            if chunk.group_id != group_id {
+                return Err(Status::invalid_argument("snapshot chunks of several groups in one stream"));
+            }
+            done = chunk.done;
+            writer.write(chunk.data).map_err(io)?;
+        }
+        tracing::info!(group = group_id, "snapshot received, installing");
+        let body = group.install_snapshot(header, writer.finish()).await?;
+        Ok(Response::new(RaftResponse { body }))
+    }
+}

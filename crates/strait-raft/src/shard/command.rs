@@ -1,0 +1,81 @@
+//! The entries of a shard's log and their replies.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// What a shard's log entry carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ShardCommand {
+    /// Records from one or more producers, committed together as one entry (group
+    /// commit). Record `i` of the entry, counting across producers, is at offset `i`.
+    Append(AppendBatch),
+    /// Closes the shard: no later `Append` is accepted and its last position is fixed.
+    Seal,
+}
+
+impl std::fmt::Display for ShardCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShardCommand::Append(batch) => write!(
+                f,
+                "append({} producers, {} records)",
+                batch.producers.len(),
+                batch.record_count()
+            ),
+            ShardCommand::Seal => f.write_str("seal"),
+        }
+    }
+}
+
+/// Records committed in one entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendBatch {
+    /// The leader's clock when it proposed the entry (ms since the Unix epoch). Replicas
+    /// apply `max(arrival_ms, previous arrival)` so arrival times never go backwards.
+    pub arrival_ms: u64,
+    pub producers: Vec<ProducerBatch>,
+}
+
+impl AppendBatch {
+    pub fn record_count(&self) -> usize {
+        self.producers.iter().map(|p| p.records.len()).sum()
+    }
+}
+
+/// One producer's records inside an entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerBatch {
+    /// With `sequence`, identifies the batch across retries: a batch whose
+    /// `(producer, sequence)` the shard already committed is not stored again.
+    pub producer: u64,
+    pub sequence: u64,
+    pub records: Vec<ShardRecord>,
+}
+
+/// A record as a shard stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardRecord {
+    pub partition_key: String,
+    pub data: Bytes,
+}
+
+/// What applying an entry answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ShardReply {
+    /// One outcome per producer batch of an `Append`, in order.
+    Appended(Vec<BatchOutcome>),
+    /// The shard is sealed; its last record is before `next_index`.
+    Sealed { next_index: u64 },
+    /// Blank and membership entries answer nothing.
+    None,
+}
+
+/// Where a producer batch ended up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BatchOutcome {
+    /// Record `i` of the batch is at `(index, first_offset + i)`. For a retried batch
+    /// this is where the first attempt was committed.
+    Committed { index: u64, first_offset: u32 },
+    /// The shard was sealed before this batch; nothing was stored.
+    ShardSealed,
+}

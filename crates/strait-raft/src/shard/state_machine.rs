@@ -1,0 +1,520 @@
+//! The shard state machine.
+//!
+//! A shard's records are the `Append` entries of its log, stored once by the log store.
+//! Applying an entry therefore writes only small facts about it:
+//! - the shard's meta (`[RaftState][group][Applied]`): last applied log id, membership,
+//!   last arrival time, last record position, seal;
+//! - an arrival-index key when the entry starts a new millisecond, for AT_TIMESTAMP;
+//! - where each producer batch landed, so a retried batch is answered with its first
+//!   position instead of being stored twice;
+//! - rarely, an entry-meta key: records hidden as retries, or an arrival time adjusted so
+//!   arrival times never go backwards within a shard.
+//!
+//! Applying is deterministic: every replica computes the same facts from the same entries,
+//! and re-applying after a crash (the facts are written without a flush; the entries
+//! themselves are durable) writes the same keys again.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use openraft::entry::RaftEntry;
+use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend, SnapshotMeta, StoredMembership};
+use serde::{Deserialize, Serialize};
+use strait_core::RecordPosition;
+use strait_storage::keys::{self, Family, SnapshotSlot, StateKey};
+use strait_storage::{KvEngine, WriteBatch};
+use tokio::sync::watch;
+
+use super::ShardRaftConfig;
+use super::command::{BatchOutcome, ShardCommand, ShardReply};
+use crate::codec;
+use crate::group::GroupId;
+use crate::log_store::AppliedFloor;
+use crate::snapshot::{Frame, FrameSource, SnapshotData, clear_slot};
+
+/// How long a committed producer batch is remembered for deduplication, in arrival time.
+/// A forwarding node retries a batch for much less than this.
+pub const DEDUP_WINDOW_MS: u64 = 5 * 60 * 1000;
+
+type LogId = LogIdOf<ShardRaftConfig>;
+
+/// The persisted facts of an applied shard.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct ShardMeta {
+    pub last_applied: Option<LogId>,
+    pub membership: StoredMembershipOf<ShardRaftConfig>,
+    /// Arrival time of the last stored record.
+    pub last_arrival_ms: u64,
+    /// The last arrival time written to the arrival index.
+    pub last_indexed_arrival_ms: u64,
+    /// Position of the last stored record.
+    pub last_record: Option<RecordPosition>,
+    /// Log index of the seal entry once the shard is closed.
+    pub sealed_at: Option<u64>,
+}
+
+/// Facts about one entry that differ from its payload.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryMeta {
+    /// The arrival time replicas applied, when it differs from the payload's.
+    pub arrival_ms: Option<u64>,
+    /// `(first_offset, count)` ranges of records that retried an earlier batch.
+    pub hidden: Vec<(u32, u32)>,
+}
+
+impl EntryMeta {
+    pub fn is_hidden(&self, offset: u32) -> bool {
+        self.hidden
+            .iter()
+            .any(|&(first, count)| offset >= first && offset < first + count)
+    }
+}
+
+/// Where a producer batch was committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct ProducerEntry {
+    index: u64,
+    first_offset: u32,
+    arrival_ms: u64,
+}
+
+/// The live end of a shard, as its state machine last applied it. Readers use it to bound
+/// reads to applied entries and to wait for new records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShardTip {
+    pub applied_index: u64,
+    pub last_record: Option<RecordPosition>,
+    pub last_arrival_ms: u64,
+    pub sealed_at: Option<u64>,
+}
+
+impl ShardTip {
+    /// The position just after everything applied: where a LATEST iterator starts.
+    pub fn next_position(&self) -> RecordPosition {
+        match self.sealed_at {
+            Some(seal) => RecordPosition {
+                index: seal,
+                offset: 0,
+            },
+            None => RecordPosition {
+                index: self.applied_index + 1,
+                offset: 0,
+            },
+        }
+    }
+}
+
+/// The state machine of one shard group.
+pub struct ShardStateMachine {
+    engine: Arc<dyn KvEngine>,
+    group: GroupId,
+    floor: Arc<AppliedFloor>,
+    meta: ShardMeta,
+    producers: BTreeMap<(u64, u64), ProducerEntry>,
+    /// `(arrival_ms, producer, sequence)`, oldest first, to expire `producers`.
+    producer_expiry: BTreeMap<(u64, u64, u64), ()>,
+    tip: watch::Sender<ShardTip>,
+}
+
+impl ShardStateMachine {
+    /// Opens the state machine of `group`, loading what the engine holds.
+    pub fn open(engine: Arc<dyn KvEngine>, group: GroupId, floor: Arc<AppliedFloor>) -> io::Result<Self> {
+        let meta: ShardMeta = match engine.get(&keys::state(group.0, StateKey::Applied))? {
+            Some(v) => codec::decode_stored(&v)?,
+            None => ShardMeta::default(),
+        };
+        let mut sm = Self {
+            engine,
+            group,
+            floor,
+            meta,
+            producers: BTreeMap::new(),
+            producer_expiry: BTreeMap::new(),
+            tip: watch::channel(ShardTip::default()).0,
+        };
+        sm.load_producers()?;
+        sm.publish();
+        Ok(sm)
+    }
+
+    /// A receiver of the shard's tip, updated after every applied batch of entries.
+    pub fn subscribe_tip(&self) -> watch::Receiver<ShardTip> {
+        self.tip.subscribe()
+    }
+
+    /// The sender side, so a registry can hand out receivers after the state machine
+    /// moved into openraft.
+    pub fn tip_sender(&self) -> watch::Sender<ShardTip> {
+        self.tip.clone()
+    }
+
+    fn load_producers(&mut self) -> io::Result<()> {
+        self.producers.clear();
+        self.producer_expiry.clear();
+        let (start, end) = keys::group_range(Family::Producer, self.group.0);
+        for pair in self.engine.scan(&start, &end) {
+            let (k, v) = pair?;
+            let Some((producer, sequence)) = keys::producer_parts(&k) else {
+                continue;
+            };
+            let entry: ProducerEntry = codec::decode_stored(&v)?;
+            self.producers.insert((producer, sequence), entry);
+            self.producer_expiry
+                .insert((entry.arrival_ms, producer, sequence), ());
+        }
+        Ok(())
+    }
+
+    fn publish(&self) {
+        let applied_index = self.meta.last_applied.as_ref().map(|id| id.index()).unwrap_or(0);
+        self.floor.reset(applied_index);
+        self.tip.send_replace(ShardTip {
+            applied_index,
+            last_record: self.meta.last_record,
+            last_arrival_ms: self.meta.last_arrival_ms,
+            sealed_at: self.meta.sealed_at,
+        });
+    }
+
+    fn apply_command(
+        &mut self,
+        index: u64,
+        command: &ShardCommand,
+        batch: &mut WriteBatch,
+    ) -> io::Result<ShardReply> {
+        if let Some(seal) = self.meta.sealed_at {
+            return Ok(match command {
+                ShardCommand::Append(append) => {
+                    ShardReply::Appended(vec![BatchOutcome::ShardSealed; append.producers.len()])
+                }
+                ShardCommand::Seal => ShardReply::Sealed { next_index: seal },
+            });
+        }
+        let append = match command {
+            ShardCommand::Seal => {
+                self.meta.sealed_at = Some(index);
+                return Ok(ShardReply::Sealed { next_index: index });
+            }
+            ShardCommand::Append(append) => append,
+        };
+
+        let arrival_ms = append.arrival_ms.max(self.meta.last_arrival_ms);
+        let mut entry_meta = EntryMeta {
+            arrival_ms: (arrival_ms != append.arrival_ms).then_some(arrival_ms),
+            hidden: Vec::new(),
+        };
+        let mut outcomes = Vec::with_capacity(append.producers.len());
+        let mut offset: u32 = 0;
+        let mut last_visible = None;
+        for producer in &append.producers {
+            let count = producer.records.len() as u32;
+            let key = (producer.producer, producer.sequence);
+            if let Some(first) = self.producers.get(&key) {
+                outcomes.push(BatchOutcome::Committed {
+                    index: first.index,
+                    first_offset: first.first_offset,
+                });
+                if count > 0 {
+                    entry_meta.hidden.push((offset, count));
+                }
+            } else {
+                let entry = ProducerEntry {
+                    index,
+                    first_offset: offset,
+                    arrival_ms,
+                };
+                self.producers.insert(key, entry);
+                self.producer_expiry.insert((arrival_ms, key.0, key.1), ());
+                batch.put(
+                    keys::producer(self.group.0, key.0, key.1),
+                    codec::encode_stored(&entry)?,
+                );
+                outcomes.push(BatchOutcome::Committed {
+                    index,
+                    first_offset: offset,
+                });
+                if count > 0 {
+                    last_visible = Some(RecordPosition {
+                        index,
+                        offset: offset + count - 1,
+                    });
+                }
+            }
+            offset += count;
+        }
+
+        if entry_meta != EntryMeta::default() {
+            batch.put(keys::entry_meta(self.group.0, index), codec::encode_stored(&entry_meta)?);
+        }
+        if let Some(last) = last_visible {
+            if arrival_ms > self.meta.last_indexed_arrival_ms || self.meta.last_record.is_none() {
+                batch.put(keys::arrival(self.group.0, arrival_ms, index), Vec::<u8>::new());
+                self.meta.last_indexed_arrival_ms = arrival_ms;
+            }
+            self.meta.last_record = Some(last);
+            self.meta.last_arrival_ms = arrival_ms;
+        }
+        self.expire_producers(arrival_ms, batch);
+        Ok(ShardReply::Appended(outcomes))
+    }
+
+    fn expire_producers(&mut self, now_ms: u64, batch: &mut WriteBatch) {
+        let horizon = now_ms.saturating_sub(DEDUP_WINDOW_MS);
+        while let Some((&(arrival, producer, sequence), ())) = self.producer_expiry.first_key_value() {
+            if arrival >= horizon {
+                break;
+            }
+            self.producer_expiry.pop_first();
+            self.producers.remove(&(producer, sequence));
+            batch.delete(keys::producer(self.group.0, producer, sequence));
+        }
+    }
+
+    fn snapshot_view(&self) -> Option<SnapshotOf<ShardRaftConfig, SnapshotData>> {
+        let last_log_id = self.meta.last_applied.clone()?;
+        let source = ShardSnapshotSource {
+            engine: self.engine.clone(),
+            group: self.group,
+            meta: self.meta.clone(),
+            producers: self.producers.iter().map(|(k, v)| (*k, *v)).collect(),
+            upto_index: last_log_id.index(),
+        };
+        Some(SnapshotOf::<ShardRaftConfig, SnapshotData> {
+            meta: SnapshotMeta {
+                last_log_id: Some(last_log_id),
+                last_membership: self.meta.membership.clone(),
+            },
+            snapshot: SnapshotData::Local(Arc::new(source)),
+        })
+    }
+
+    /// Replaces this shard's state with a received snapshot.
+    fn install_frames(&mut self, meta: &SnapshotMetaOf<ShardRaftConfig>, data: &SnapshotData) -> io::Result<()> {
+        let upto = meta.last_log_id.as_ref().map(|id| id.index()).unwrap_or(0);
+        // Drop what the snapshot replaces: records up to its last index and every fact
+        // derived from them.
+        let mut wipe = WriteBatch::new();
+        let (start, _) = keys::group_range(Family::Log, self.group.0);
+        for pair in self.engine.scan(&start, &keys::log(self.group.0, upto.saturating_add(1))) {
+            wipe.delete(pair?.0);
+        }
+        for family in [Family::Arrival, Family::EntryMeta, Family::Producer] {
+            let (start, end) = keys::group_range(family, self.group.0);
+            for pair in self.engine.scan(&start, &end) {
+                wipe.delete(pair?.0);
+            }
+        }
+        self.engine.write(wipe)?;
+
+        let mut new_meta = None;
+        let mut batch = WriteBatch::new();
+        for frame in data.frames() {
+            let frame = frame?;
+            match frame.kind {
+                FRAME_META => new_meta = Some(codec::decode::<ShardMeta>(&frame.value)?),
+                FRAME_ENTRY => batch.put(keys::log(self.group.0, frame.key), frame.value),
+                FRAME_ENTRY_META => batch.put(keys::entry_meta(self.group.0, frame.key), frame.value),
+                FRAME_ARRIVAL => {
+                    let arrival_ms: u64 = codec::decode(&frame.value)?;
+                    batch.put(keys::arrival(self.group.0, arrival_ms, frame.key), Vec::<u8>::new());
+                }
+                FRAME_PRODUCER => {
+                    let (producer, sequence, entry): (u64, u64, ProducerEntry) = codec::decode(&frame.value)?;
+                    batch.put(
+                        keys::producer(self.group.0, producer, sequence),
+                        codec::encode_stored(&entry)?,
+                    );
+                }
+                other => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("unknown shard snapshot frame kind {other}"),
+                    ));
+                }
+            }
+            if batch.len() >= 256 {
+                self.engine.write(std::mem::take(&mut batch))?;
+            }
+        }
+        let mut new_meta = new_meta.ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "shard snapshot without meta frame")
+        })?;
+        new_meta.last_applied = meta.last_log_id.clone();
+        new_meta.membership = meta.last_membership.clone();
+        batch.put(keys::state(self.group.0, StateKey::Applied), codec::encode_stored(&new_meta)?);
+        self.engine.write(batch)?;
+        clear_slot(self.engine.as_ref(), self.group, SnapshotSlot::Incoming)?;
+        self.meta = new_meta;
+        self.load_producers()?;
+        Ok(())
+    }
+}
+
+const FRAME_META: u8 = 0;
+const FRAME_ENTRY: u8 = 1;
+const FRAME_ENTRY_META: u8 = 2;
+const FRAME_ARRIVAL: u8 = 3;
+const FRAME_PRODUCER: u8 = 4;
+
+/// A consistent view of a shard at one applied index. Entries at or below it never
+/// change, so the view reads them lazily from the engine while it is sent.
+struct ShardSnapshotSource {
+    engine: Arc<dyn KvEngine>,
+    group: GroupId,
+    meta: ShardMeta,
+    producers: Vec<((u64, u64), ProducerEntry)>,
+    upto_index: u64,
+}
+
+impl FrameSource for ShardSnapshotSource {
+    fn frames(&self) -> Box<dyn Iterator<Item = io::Result<Frame>> + Send + '_> {
+        let group = self.group.0;
+        let meta = std::iter::once(codec::encode(&self.meta).map(|v| Frame {
+            kind: FRAME_META,
+            key: 0,
+            value: v.into(),
+        }));
+        let (log_start, _) = keys::group_range(Family::Log, group);
+        let log_end = keys::log(group, self.upto_index.saturating_add(1));
+        let entries = self.engine.scan(&log_start, &log_end).map(|pair| {
+            let (k, v) = pair?;
+            let index = keys::log_index(&k).ok_or_else(|| io::Error::other("malformed log key"))?;
+            Ok(Frame {
+                kind: FRAME_ENTRY,
+                key: index,
+                value: v,
+            })
+        });
+        let (meta_start, _) = keys::group_range(Family::EntryMeta, group);
+        let meta_end = keys::entry_meta(group, self.upto_index.saturating_add(1));
+        let entry_metas = self.engine.scan(&meta_start, &meta_end).map(|pair| {
+            let (k, v) = pair?;
+            let index = keys::entry_meta_index(&k).ok_or_else(|| io::Error::other("malformed entry meta key"))?;
+            Ok(Frame {
+                kind: FRAME_ENTRY_META,
+                key: index,
+                value: v,
+            })
+        });
+        let (arr_start, arr_end) = keys::group_range(Family::Arrival, group);
+        let upto = self.upto_index;
+        let arrivals = self
+            .engine
+            .scan(&arr_start, &arr_end)
+            .filter_map(move |pair| match pair {
+                Err(e) => Some(Err(e)),
+                Ok((k, _)) => {
+                    let (arrival_ms, index) = keys::arrival_parts(&k)?;
+                    (index <= upto).then(|| {
+                        codec::encode(&arrival_ms).map(|v| Frame {
+                            kind: FRAME_ARRIVAL,
+                            key: index,
+                            value: v.into(),
+                        })
+                    })
+                }
+            });
+        let producers = self.producers.iter().map(|&((producer, sequence), entry)| {
+            codec::encode(&(producer, sequence, entry)).map(|v| Frame {
+                kind: FRAME_PRODUCER,
+                key: 0,
+                value: v.into(),
+            })
+        });
+        Box::new(meta.chain(entries).chain(entry_metas).chain(arrivals).chain(producers))
+    }
+}
+
+/// Builds a shard snapshot: a lazy view, so building costs nothing.
+pub struct ShardSnapshotBuilder {
+    view: Option<SnapshotOf<ShardRaftConfig, SnapshotData>>,
+}
+
+impl RaftSnapshotBuilder<ShardRaftConfig> for ShardSnapshotBuilder {
+    type SnapshotData = SnapshotData;
+
+    async fn build_snapshot(&mut self) -> Result<SnapshotOf<ShardRaftConfig, SnapshotData>, io::Error> {
+        self.view
+            .take()
+            .ok_or_else(|| io::Error::other("no applied entry to snapshot yet"))
+    }
+}
+
+impl RaftStateMachine<ShardRaftConfig> for ShardStateMachine {
+    type SnapshotData = SnapshotData;
+    type SnapshotBuilder = ShardSnapshotBuilder;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId>, StoredMembershipOf<ShardRaftConfig>), io::Error> {
+        Ok((self.meta.last_applied.clone(), self.meta.membership.clone()))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: Stream<Item = Result<openraft::storage::EntryResponder<ShardRaftConfig>, io::Error>>
+            + Unpin
+            + OptionalSend,
+    {
+        let mut batch = WriteBatch::new();
+        let mut replies = Vec::new();
+        while let Some(item) = entries.next().await {
+            let (entry, responder) = item?;
+            let log_id = entry.log_id();
+            let index = log_id.index();
+            let reply = match &entry.payload {
+                EntryPayload::Blank => ShardReply::None,
+                EntryPayload::Membership(m) => {
+                    self.meta.membership = StoredMembership::new(Some(log_id.clone()), m.clone());
+                    ShardReply::None
+                }
+                EntryPayload::Normal(command) => self.apply_command(index, command, &mut batch)?,
+            };
+            self.meta.last_applied = Some(log_id);
+            if let Some(responder) = responder {
+                replies.push((responder, reply));
+            }
+        }
+        batch.put(
+            keys::state(self.group.0, StateKey::Applied),
+            codec::encode_stored(&self.meta)?,
+        );
+        self.engine.write(batch)?;
+        self.publish();
+        for (responder, reply) in replies {
+            responder.send(reply);
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        ShardSnapshotBuilder {
+            view: self.snapshot_view(),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMetaOf<ShardRaftConfig>,
+        snapshot: SnapshotData,
+    ) -> Result<(), io::Error> {
+        match &snapshot {
+            // A view of this very state machine (openraft restoring at startup): the
+            // state is already in place.
+            SnapshotData::Local(_) if meta.last_log_id == self.meta.last_applied => {}
+            _ => self.install_frames(meta, &snapshot)?,
+        }
+        self.publish();
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<SnapshotOf<ShardRaftConfig, SnapshotData>>, io::Error> {
+        Ok(self.snapshot_view())
+    }
+}
