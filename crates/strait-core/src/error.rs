@@ -291,7 +291,7 @@ impl StraitError {
     // Streams.
     // ---------------------------------------------------------------------------------------
 
-    /// "Stream <name> under account <acct> not found." (ResourceNotFound), for a stream
+    /// `Stream <name> under account <acct> not found.` (ResourceNotFound), for a stream
     /// that does not exist or is still being created.
     pub fn stream_not_found(stream: &StreamName, account: &AccountId) -> Self {
         Self::resource_not_found(format!(
@@ -299,7 +299,7 @@ impl StraitError {
         ))
     }
 
-    /// "Stream <name> under account <acct> already exists." (ResourceInUse), for
+    /// `Stream <name> under account <acct> already exists.` (ResourceInUse), for
     /// CreateStream with a taken name.
     pub fn stream_exists(stream: &StreamName, account: &AccountId) -> Self {
         Self::resource_in_use(format!(
@@ -307,7 +307,7 @@ impl StraitError {
         ))
     }
 
-    /// "Stream <name> under account <acct> not ACTIVE, instead in state <STATE>"
+    /// `Stream <name> under account <acct> not ACTIVE, instead in state <STATE>`
     /// (ResourceInUse), for control operations that need an ACTIVE stream.
     pub fn stream_not_active(
         stream: &StreamName,
@@ -320,7 +320,7 @@ impl StraitError {
         ))
     }
 
-    /// "Request is invalid. Stream <name> under account <acct> is in On-Demand mode."
+    /// `Request is invalid. Stream <name> under account <acct> is in On-Demand mode.`
     /// (Validation), for resharding an on-demand stream.
     pub fn stream_on_demand(stream: &StreamName, account: &AccountId) -> Self {
         StraitError::Validation {
@@ -397,7 +397,7 @@ impl StraitError {
     // Shards and resharding.
     // ---------------------------------------------------------------------------------------
 
-    /// "Shard <shardId> in stream <name> under account <acct> does not exist"
+    /// `Shard <shardId> in stream <name> under account <acct> does not exist`
     /// (ResourceNotFound), for GetShardIterator and GetRecords on an unknown shard.
     pub fn shard_not_found(shard: ShardId, stream: &StreamName, account: &AccountId) -> Self {
         Self::resource_not_found(format!(
@@ -405,7 +405,7 @@ impl StraitError {
         ))
     }
 
-    /// "Could not find shard <id> in stream <name> under account <acct>."
+    /// `Could not find shard <id> in stream <name> under account <acct>.`
     /// (ResourceNotFound), for SplitShard and MergeShards on an unknown shard.
     ///
     /// The shard is given as text because the input may not have been a valid shard id.
@@ -453,7 +453,7 @@ impl StraitError {
         ))
     }
 
-    /// "Rate exceeded for shard <shardId> in stream <name> under account <acct>."
+    /// `Rate exceeded for shard <shardId> in stream <name> under account <acct>.`
     /// (ProvisionedThroughputExceeded), for a throttled write.
     pub fn rate_exceeded_for_shard(
         shard: ShardId,
@@ -476,7 +476,7 @@ impl StraitError {
         Self::validation(vec![Violation::data_too_long(data_len, field, max_bytes)])
     }
 
-    /// "Records size exceeds <n> MB limit" (InvalidArgument), for a PutRecords request whose
+    /// `Records size exceeds <n> MB limit` (InvalidArgument), for a PutRecords request whose
     /// records add up to more than `max_bytes`.
     pub fn put_records_too_large(max_bytes: usize) -> Self {
         Self::invalid_argument(format!(
@@ -495,8 +495,8 @@ impl StraitError {
         ))
     }
 
-    /// "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1].
-    /// Specified value was <v>" (InvalidArgument).
+    /// `Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1].
+    /// Specified value was <v>` (InvalidArgument).
     pub fn explicit_hash_key_out_of_range(value: &str) -> Self {
         Self::hash_key_out_of_range("explicitHashKey", value)
     }
@@ -575,8 +575,8 @@ impl StraitError {
         ))
     }
 
-    /// "StartingSequenceNumber <v> used in GetShardIterator on shard <id> in stream <name>
-    /// under account <acct> is invalid." (InvalidArgument), for a number that is not one
+    /// `StartingSequenceNumber <v> used in GetShardIterator on shard <id> in stream <name>
+    /// under account <acct> is invalid.` (InvalidArgument), for a number that is not one
     /// Strait could have issued.
     pub fn invalid_starting_sequence_number(
         value: &str,
@@ -605,8 +605,8 @@ impl StraitError {
         ))
     }
 
-    /// "Invalid StartingSequenceNumber. It encodes <shardIdX>, while it was used in a call to
-    /// a shard with <shardIdY>" (InvalidArgument).
+    /// `Invalid StartingSequenceNumber. It encodes <shardIdX>, while it was used in a call to
+    /// a shard with <shardIdY>` (InvalidArgument).
     pub fn sequence_number_for_other_shard(
         encoded_shard: ShardId,
         requested_shard: ShardId,
@@ -694,8 +694,8 @@ impl Violation {
         }
     }
 
-    /// A required member is missing ("Value null at '<field>' failed to satisfy constraint:
-    /// Member must not be null").
+    /// A required member is missing: `Value null at '<field>' failed to satisfy constraint:
+    /// Member must not be null`.
     pub fn missing(field: impl Into<String>) -> Self {
         Violation::new(String::new(), field, Self::NOT_NULL)
     }
@@ -978,17 +978,18 @@ mod tests {
 
     #[test]
     fn record_size_errors() {
-        let err = StraitError::record_too_large(1_048_574, MAX, "data");
+        let err = StraitError::record_too_large(1_048_574, 1 << 20, "data");
         assert_eq!(err.kinesis_type(), "ValidationException");
-        assert!(
-            err.message()
-                .starts_with("1 validation error detected: Value ")
+        assert_eq!(
+            err.message(),
+            "1 validation error detected: Value 'java.nio.HeapByteBuffer[pos=0 lim=1048574 \
+             cap=1048574]' at 'data' failed to satisfy constraint: Member must have length less \
+             than or equal to 1048576"
         );
         assert_eq!(
             StraitError::put_records_too_large(5 << 20).message(),
             "Records size exceeds 5 MB limit"
         );
-        const MAX: usize = 1 << 20;
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Every shard owns one [`HashKeyRange`], inclusive at both ends. The central invariant of a
 //! stream is that its open shards' ranges tile the whole space `[0, 2^128 - 1]`: every hash
 //! key belongs to exactly one open shard, so every record has exactly one place to go. The
-//! KCL checks this ("Hash range of shards returned for <stream> was incomplete") and the
+//! KCL checks this (`Hash range of shards returned for <stream> was incomplete`) and the
 //! simulation checks it after every step, with [`check_coverage`].
 //!
 //! The three operations that change a stream's shards preserve the invariant by construction:

@@ -47,17 +47,19 @@ pub mod time;
 
 pub use error::{StraitError, StraitResult, Violation};
 pub use hash_key::{HashKey, HashKeyParseError};
-pub use hash_range::{CoverageError, HashKeyRange, SplitError};
+pub use hash_range::{CoverageError, HashKeyRange, SplitError, check_coverage};
 pub use iterator::{
-    ITERATOR_TTL_MS, IteratorError, IteratorKind, IteratorType, ShardIteratorToken,
+    ITERATOR_TTL_MS, IteratorError, IteratorKind, IteratorType, MAX_ITERATOR_LEN,
+    ShardIteratorToken,
 };
 pub use partition_key::PartitionKey;
 pub use record::{
     MAX_PUT_RECORDS_BYTES, MAX_PUT_RECORDS_ENTRIES, MAX_RECORD_BYTES, Record, StoredRecord,
+    check_put_records,
 };
 pub use sequence::{RecordPosition, SequenceNumber, SequenceNumberError};
 pub use shard::ShardId;
 pub use stream::{
-    AccountId, Namespace, Region, StreamArn, StreamIncarnation, StreamMode, StreamName,
-    StreamStatus,
+    AccountId, IncarnationOutOfRange, Namespace, Region, StreamArn, StreamIncarnation, StreamMode,
+    StreamName, StreamStatus,
 };

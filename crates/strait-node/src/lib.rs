@@ -1,0 +1,32 @@
+//! A Strait node: the crate that wires storage, Raft groups and the control plane
+//! together and serves them.
+//!
+//! - [`config`]: the node's typed configuration.
+//! - [`node`]: start-up, the running node, clean shutdown ([`serve`]).
+//! - [`control`]: this node's handle on the control plane (local metadata replica,
+//!   proposals through the leader from anywhere).
+//! - [`shards`]: the shard groups hosted here, kept in step with the metadata.
+//! - [`shard_access`]: reaching any shard group from any node (appends to the leader,
+//!   reads from the leader or a replica).
+//! - [`operations`]: the operations both front doors call.
+//! - [`reconciler`]: what the control leader drives (bootstrap, stream activation).
+//! - [`status`]: cluster status and readiness.
+//! - [`grpc`]: the gRPC services.
+//!
+//! New request handling goes into [`operations`] (once) and is translated in each front
+//! door; new background work of the control leader goes into [`reconciler`].
+
+pub mod config;
+pub mod control;
+pub mod error;
+pub mod grpc;
+pub mod node;
+pub mod operations;
+pub mod reconciler;
+pub mod shard_access;
+pub mod shards;
+pub mod status;
+
+pub use config::NodeConfig;
+pub use error::NodeError;
+pub use node::serve;

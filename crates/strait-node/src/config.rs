@@ -1,0 +1,74 @@
+//! A node's configuration: one typed struct, validated once at start-up.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use strait_core::AccountId;
+use strait_raft::config::RaftTuning;
+
+/// Everything a node needs to run. The CLI builds it from flags, `STRAIT_*` environment
+/// variables and an optional config file.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// This node's id, unique in the cluster.
+    pub node_id: u64,
+    /// Where the gRPC server binds.
+    pub listen: SocketAddr,
+    /// What peers and clients dial to reach this node (`host:port`).
+    pub advertise: String,
+    /// Where the node keeps its database.
+    pub data_dir: PathBuf,
+    /// The initial members, `node id -> address`, identical on every initial member.
+    /// A single-node cluster lists only itself.
+    pub initial_cluster: BTreeMap<u64, String>,
+    /// The account streams belong to when a request names none.
+    pub default_account: AccountId,
+    /// Replicas per shard (fewer when the cluster is smaller).
+    pub replication_factor: usize,
+    /// Raft timing and log retention.
+    pub raft: RaftTuning,
+    /// Writes are refused with a retryable error once free disk space falls below this.
+    pub min_free_disk_bytes: u64,
+    /// sled's page cache.
+    pub cache_bytes: u64,
+}
+
+impl NodeConfig {
+    /// A single-node configuration for `node_id` at `listen`, data in `data_dir`.
+    pub fn single(node_id: u64, listen: SocketAddr, data_dir: PathBuf) -> Self {
+        Self {
+            node_id,
+            listen,
+            advertise: listen.to_string(),
+            data_dir,
+            initial_cluster: BTreeMap::from([(node_id, listen.to_string())]),
+            default_account: AccountId::default_account(),
+            replication_factor: 3,
+            raft: RaftTuning::default(),
+            min_free_disk_bytes: 256 << 20,
+            cache_bytes: 64 << 20,
+        }
+    }
+
+    /// Checks the combination of settings.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.node_id == 0 {
+            return Err("--node-id must be at least 1".into());
+        }
+        if self.replication_factor == 0 {
+            return Err("--replication-factor must be at least 1".into());
+        }
+        match self.initial_cluster.get(&self.node_id) {
+            Some(address) if address == &self.advertise => Ok(()),
+            Some(address) => Err(format!(
+                "--initial-cluster names node {} at {address}, but this node advertises {}",
+                self.node_id, self.advertise
+            )),
+            None => Err(format!(
+                "--initial-cluster does not name this node ({})",
+                self.node_id
+            )),
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! `NodeInternal`: what nodes ask of each other besides Raft.
+
+use std::sync::Arc;
+
+use strait_control::ControlCommand;
+use strait_core::RecordPosition;
+use strait_proto::internal::node_internal_server::NodeInternal;
+use strait_proto::internal::{
+    AppendRecordsRequest, AppendRecordsResponse, ControlProposal, ControlProposalResult, FindTimestampRequest,
+    FindTimestampResponse, GroupLeader, GroupLeadersRequest, GroupLeadersResponse, ReadRecordsRequest,
+    ReadRecordsResponse, ShardTip, ShardTipRequest, StoredRecord,
+};
+use strait_raft::codec;
+use strait_raft::shard::{AppendError, BatchOutcome, ProducerBatch, ShardRecord};
+use strait_raft::GroupId;
+use tonic::{Request, Response, Status};
+
+use super::status::with_type;
+use crate::control::ControlHandle;
+use crate::shard_access::{LEADER_METADATA, NOT_LEADER, SHARD_SEALED, tip_to_proto};
+use crate::shards::{LocalShard, ShardHost};
+
+/// Serves other nodes.
+pub struct NodeInternalService {
+    host: Arc<ShardHost>,
+    control: ControlHandle,
+}
+
+impl NodeInternalService {
+    pub fn new(host: Arc<ShardHost>, control: ControlHandle) -> Self {
+        Self { host, control }
+    }
+
+    fn shard(&self, group: u64) -> Result<Arc<LocalShard>, Status> {
+        self.host
+            .get(GroupId(group))
+            .ok_or_else(|| Status::unavailable(format!("shard group {group} is not hosted here")))
+    }
+}
+
+fn not_leader(leader: Option<u64>) -> Status {
+    let mut status = with_type(Status::failed_precondition("not the shard leader"), NOT_LEADER);
+    if let Some(leader) = leader
+        && let Ok(value) = leader.to_string().parse()
+    {
+        status.metadata_mut().insert(LEADER_METADATA, value);
+    }
+    status
+}
+
+#[tonic::async_trait]
+impl NodeInternal for NodeInternalService {
+    async fn append_records(
+        &self,
+        request: Request<AppendRecordsRequest>,
+    ) -> Result<Response<AppendRecordsResponse>, Status> {
+        let request = request.into_inner();
+        let shard = self.shard(request.group_id)?;
+        let batch = ProducerBatch {
+            producer: request.producer_id,
+            sequence: request.producer_sequence,
+            records: request
+                .records
+                .into_iter()
+                .map(|r| ShardRecord {
+                    partition_key: r.partition_key,
+                    data: r.data,
+                })
+                .collect(),
+        };
+        match shard.batcher.append(batch).await {
+            Ok(BatchOutcome::Committed { index, first_offset }) => Ok(Response::new(AppendRecordsResponse {
+                log_index: index,
+                first_offset,
+            })),
+            Ok(BatchOutcome::ShardSealed) | Err(AppendError::Sealed) => {
+                Err(with_type(Status::failed_precondition("the shard is sealed"), SHARD_SEALED))
+            }
+            Err(AppendError::NotLeader { leader }) => Err(not_leader(leader)),
+            Err(AppendError::Unavailable(e)) => Err(Status::unavailable(e)),
+        }
+    }
+
+    async fn read_records(
+        &self,
+        request: Request<ReadRecordsRequest>,
+    ) -> Result<Response<ReadRecordsResponse>, Status> {
+        let request = request.into_inner();
+        let shard = self.shard(request.group_id)?;
+        let from = RecordPosition::new(request.from_index, request.from_offset);
+        let records = shard
+            .reader
+            .read(from, request.limit as usize, request.max_bytes as usize)
+            .map_err(|e| Status::internal(format!("reading shard group {}: {e}", request.group_id)))?;
+        Ok(Response::new(ReadRecordsResponse {
+            records: records
+                .into_iter()
+                .map(|r| StoredRecord {
+                    log_index: r.position.index,
+                    offset: r.position.offset,
+                    partition_key: r.partition_key,
+                    data: r.data,
+                    arrival_ms: r.arrival_ms,
+                })
+                .collect(),
+            tip: Some(tip_to_proto(&shard.reader.tip())),
+        }))
+    }
+
+    async fn get_shard_tip(&self, request: Request<ShardTipRequest>) -> Result<Response<ShardTip>, Status> {
+        let shard = self.shard(request.into_inner().group_id)?;
+        Ok(Response::new(tip_to_proto(&shard.reader.tip())))
+    }
+
+    async fn find_timestamp(
+        &self,
+        request: Request<FindTimestampRequest>,
+    ) -> Result<Response<FindTimestampResponse>, Status> {
+        let request = request.into_inner();
+        let shard = self.shard(request.group_id)?;
+        let position = shard
+            .reader
+            .find_timestamp(request.timestamp_ms)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(FindTimestampResponse {
+            index: position.index,
+            offset: position.offset,
+        }))
+    }
+
+    async fn propose_control(
+        &self,
+        request: Request<ControlProposal>,
+    ) -> Result<Response<ControlProposalResult>, Status> {
+        let command: ControlCommand = codec::decode(&request.into_inner().command)
+            .map_err(|e| Status::invalid_argument(format!("undecodable control command: {e}")))?;
+        let response = self
+            .control
+            .raft()
+            .client_write(command)
+            .await
+            .map_err(|e| Status::unavailable(format!("not the control leader: {e}")))?;
+        let reply = codec::encode(&(response.data, response.log_id.index))
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(ControlProposalResult { reply: reply.into() }))
+    }
+
+    async fn group_leaders(
+        &self,
+        request: Request<GroupLeadersRequest>,
+    ) -> Result<Response<GroupLeadersResponse>, Status> {
+        let groups = request
+            .into_inner()
+            .group_ids
+            .into_iter()
+            .map(|id| GroupLeader {
+                group_id: id,
+                leader: self.host.get(GroupId(id)).and_then(|s| s.leader()),
+            })
+            .collect();
+        Ok(Response::new(GroupLeadersResponse { groups }))
+    }
+}

@@ -1,0 +1,409 @@
+//! The operations both front doors call: stream lifecycle, puts, iterators and reads.
+//!
+//! Requests arrive here already parsed into domain types; this layer checks them against
+//! the metadata, routes records to shards, and reaches shard groups through
+//! [`ShardAccess`]. The gRPC service translates to and from protobuf around it; the
+//! Kinesis HTTP API will translate to and from JSON and CBOR around the same calls.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use strait_control::placement::PlacementPlanner;
+use strait_control::{ControlCommand, ControlError, ControlReply, GroupMeta, StreamKey, StreamMeta};
+use strait_core::service::{
+    ChildShard, CreateStreamRequest, GetRecordsResponse, PutRecordResult, ShardDescription, StreamDescription,
+};
+use strait_core::{
+    IteratorError, IteratorType, MAX_RECORD_BYTES, Namespace, Record, RecordPosition, SequenceNumber, ShardId,
+    ShardIteratorToken, StoredRecord, StraitError, StraitResult, StreamArn, StreamName, StreamStatus,
+};
+use strait_raft::Clock;
+use strait_raft::shard::{ProducerBatch, ShardRecord};
+
+use crate::control::ControlHandle;
+use crate::shard_access::ShardAccess;
+
+/// Most shards one stream may have.
+pub const MAX_SHARDS_PER_STREAM: u32 = 10_000;
+/// Most bytes one GetRecords returns.
+pub const MAX_GET_RECORDS_BYTES: usize = 10 << 20;
+/// Default and maximum GetRecords limit.
+pub const MAX_GET_RECORDS_LIMIT: u32 = 10_000;
+/// Default retention of a new stream.
+pub const DEFAULT_RETENTION_HOURS: u32 = 24;
+
+/// The operations of a node.
+pub struct Operations {
+    control: ControlHandle,
+    shards: Arc<ShardAccess>,
+    clock: Arc<dyn Clock>,
+    replication_factor: usize,
+    /// Identifies this node's producer session to shard groups (random per start).
+    producer_id: u64,
+    producer_sequence: AtomicU64,
+}
+
+impl Operations {
+    pub fn new(
+        control: ControlHandle,
+        shards: Arc<ShardAccess>,
+        clock: Arc<dyn Clock>,
+        replication_factor: usize,
+        producer_id: u64,
+    ) -> Self {
+        Self {
+            control,
+            shards,
+            clock,
+            replication_factor,
+            producer_id,
+            producer_sequence: AtomicU64::new(0),
+        }
+    }
+
+    pub fn control(&self) -> &ControlHandle {
+        &self.control
+    }
+
+    pub fn shard_access(&self) -> &Arc<ShardAccess> {
+        &self.shards
+    }
+
+    fn stream(&self, namespace: &Namespace, name: &StreamName) -> StraitResult<StreamMeta> {
+        let key = StreamKey {
+            namespace: namespace.clone(),
+            name: name.clone(),
+        };
+        self.control
+            .view()
+            .state
+            .streams
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| StraitError::stream_not_found(name, &namespace.account))
+    }
+
+    /// A stream that accepts reads and writes: ACTIVE or UPDATING (CREATING is not found
+    /// yet, as in Kinesis).
+    fn data_stream(&self, namespace: &Namespace, name: &StreamName) -> StraitResult<StreamMeta> {
+        let stream = self.stream(namespace, name)?;
+        if !stream.status.accepts_data_operations() {
+            return Err(StraitError::stream_not_found(name, &namespace.account));
+        }
+        Ok(stream)
+    }
+
+    fn group(&self, meta: &StreamMeta, shard: ShardId) -> StraitResult<(strait_control::ShardMeta, GroupMeta)> {
+        let shard_meta = meta
+            .shards
+            .get(&shard)
+            .cloned()
+            .ok_or_else(|| StraitError::shard_not_found(shard, &meta.key.name, &meta.key.namespace.account))?;
+        let group = self
+            .control
+            .view()
+            .state
+            .groups
+            .get(&shard_meta.group)
+            .cloned()
+            .ok_or_else(|| StraitError::shard_not_found(shard, &meta.key.name, &meta.key.namespace.account))?;
+        Ok((shard_meta, group))
+    }
+
+    pub async fn create_stream(&self, request: CreateStreamRequest) -> StraitResult<StreamDescription> {
+        if request.shard_count == 0 {
+            return Err(StraitError::validation(vec![strait_core::Violation::min_value(
+                request.shard_count.to_string(),
+                "shardCount",
+                1,
+            )]));
+        }
+        if request.shard_count > MAX_SHARDS_PER_STREAM {
+            return Err(StraitError::limit_exceeded(format!(
+                "This request would exceed the shard limit for the account {} in {}. Current shard count for the account: 0. Limit: {MAX_SHARDS_PER_STREAM}. Number of additional shards that would have resulted from this request: {}.",
+                request.namespace.account, request.namespace.region, request.shard_count
+            )));
+        }
+        let view = self.control.view();
+        let key = StreamKey {
+            namespace: request.namespace.clone(),
+            name: request.stream.clone(),
+        };
+        if view.state.streams.contains_key(&key) {
+            return Err(StraitError::stream_exists(&request.stream, &request.namespace.account));
+        }
+        let nodes: Vec<u64> = view.state.nodes.keys().copied().collect();
+        if nodes.is_empty() {
+            return Err(StraitError::unavailable("the cluster is still starting"));
+        }
+        let mut planner = PlacementPlanner::new(&nodes, view.state.load());
+        let placements = (0..request.shard_count)
+            .map(|ordinal| planner.place(view.state.next_incarnation, ordinal, self.replication_factor))
+            .collect();
+        let reply = self
+            .control
+            .propose(ControlCommand::CreateStream {
+                key: key.clone(),
+                shard_count: request.shard_count,
+                mode: request.mode,
+                retention_hours: DEFAULT_RETENTION_HOURS,
+                now_ms: self.clock.now_ms(),
+                placements,
+            })
+            .await?;
+        match reply {
+            ControlReply::StreamCreated { .. } => {
+                self.describe_stream(&request.namespace, &request.stream).await
+            }
+            ControlReply::Rejected(e) => Err(control_error(e, &request.namespace)),
+            ControlReply::Done => Err(StraitError::internal("unexpected control reply")),
+        }
+    }
+
+    pub async fn delete_stream(&self, namespace: &Namespace, name: &StreamName) -> StraitResult<()> {
+        self.stream(namespace, name)?;
+        let key = StreamKey {
+            namespace: namespace.clone(),
+            name: name.clone(),
+        };
+        match self.control.propose(ControlCommand::DeleteStream { key }).await? {
+            ControlReply::Rejected(e) => Err(control_error(e, namespace)),
+            _ => Ok(()),
+        }
+    }
+
+    pub async fn describe_stream(&self, namespace: &Namespace, name: &StreamName) -> StraitResult<StreamDescription> {
+        let stream = self.stream(namespace, name)?;
+        let view = self.control.view();
+        let shards = stream
+            .shards
+            .values()
+            .map(|shard| {
+                let group = view.state.groups.get(&shard.group);
+                ShardDescription {
+                    shard_id: shard.id,
+                    parent: shard.parent,
+                    adjacent_parent: shard.adjacent_parent,
+                    hash_range: shard.range,
+                    starting_sequence_number: SequenceNumber::starting(stream.incarnation, shard.id),
+                    ending_sequence_number: shard
+                        .ending
+                        .and_then(|end| SequenceNumber::new(stream.incarnation, shard.id, end)),
+                    replicas: group.map(|g| g.replicas.clone()).unwrap_or_default(),
+                    leader: group.and_then(|g| self.shards.leader(g)),
+                }
+            })
+            .collect();
+        Ok(StreamDescription {
+            name: stream.key.name.clone(),
+            arn: StreamArn::format(namespace, name),
+            incarnation: stream.incarnation,
+            status: stream.status,
+            mode: stream.mode,
+            retention_hours: stream.retention_hours,
+            created_at_ms: stream.created_at_ms,
+            shards,
+        })
+    }
+
+    /// Stream names of a namespace after `exclusive_start`, at most `limit`, and whether
+    /// more follow.
+    pub fn list_streams(
+        &self,
+        namespace: &Namespace,
+        exclusive_start: Option<&str>,
+        limit: usize,
+    ) -> (Vec<StreamName>, bool) {
+        let view = self.control.view();
+        let mut names: Vec<StreamName> = view
+            .state
+            .streams
+            .keys()
+            .filter(|k| &k.namespace == namespace)
+            .filter(|k| exclusive_start.is_none_or(|start| k.name.as_str() > start))
+            .map(|k| k.name.clone())
+            .collect();
+        let more = names.len() > limit;
+        names.truncate(limit);
+        (names, more)
+    }
+
+    /// Puts records, each routed to the open shard owning its hash key. Returns one
+    /// result per record, in order; a failure of one shard does not fail the others.
+    pub async fn put_records(
+        &self,
+        namespace: &Namespace,
+        name: &StreamName,
+        records: Vec<Record>,
+    ) -> StraitResult<Vec<PutRecordResult>> {
+        let stream = self.data_stream(namespace, name)?;
+        for record in &records {
+            record.check_size(MAX_RECORD_BYTES, "data")?;
+        }
+        // Group record indexes by shard, keeping request order within each shard.
+        let mut by_shard: BTreeMap<ShardId, Vec<usize>> = BTreeMap::new();
+        for (i, record) in records.iter().enumerate() {
+            let shard = stream
+                .shard_for(record.hash_key())
+                .ok_or_else(|| StraitError::internal("no open shard covers the hash key"))?;
+            by_shard.entry(shard.id).or_default().push(i);
+        }
+        let mut results: Vec<Option<PutRecordResult>> = vec![None; records.len()];
+        let appends = by_shard.into_iter().map(|(shard, indexes)| {
+            let batch = ProducerBatch {
+                producer: self.producer_id,
+                sequence: self.producer_sequence.fetch_add(1, Ordering::Relaxed),
+                records: indexes
+                    .iter()
+                    .map(|&i| ShardRecord {
+                        partition_key: records[i].partition_key.as_str().to_string(),
+                        data: records[i].data.clone(),
+                    })
+                    .collect(),
+            };
+            let stream = &stream;
+            async move {
+                let result = match self.group(stream, shard) {
+                    Ok((_, group)) => self.shards.append(&group, batch).await,
+                    Err(e) => Err(e),
+                };
+                (shard, indexes, result)
+            }
+        });
+        for (shard, indexes, result) in futures::future::join_all(appends).await {
+            for (n, i) in indexes.into_iter().enumerate() {
+                results[i] = Some(match &result {
+                    Ok(appended) => {
+                        let position = RecordPosition::new(appended.index, appended.first_offset + n as u32);
+                        match SequenceNumber::new(stream.incarnation, shard, position) {
+                            Some(sequence_number) => PutRecordResult::Ok {
+                                shard,
+                                sequence_number,
+                            },
+                            None => PutRecordResult::Err {
+                                error: StraitError::internal("record offset beyond the sequence number range"),
+                            },
+                        }
+                    }
+                    Err(e) => PutRecordResult::Err { error: e.clone() },
+                });
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.expect("infallible: every record index belongs to one shard batch"))
+            .collect())
+    }
+
+    pub async fn get_shard_iterator(
+        &self,
+        namespace: &Namespace,
+        name: &StreamName,
+        shard: ShardId,
+        iterator_type: IteratorType,
+    ) -> StraitResult<String> {
+        let stream = self.data_stream(namespace, name)?;
+        let (_, group) = self.group(&stream, shard)?;
+        let now_ms = self.clock.now_ms();
+        iterator_type.check_origin(stream.incarnation, shard, name, &namespace.account)?;
+        iterator_type.check_timestamp(now_ms)?;
+        let position = match iterator_type {
+            IteratorType::TrimHorizon => RecordPosition::START,
+            IteratorType::Latest => self.shards.tip(&group).await?.next_position(),
+            IteratorType::AtTimestamp(ts) => self.shards.find_timestamp(&group, ts).await?,
+            other => other
+                .sequence_position()
+                .expect("infallible: the remaining types carry a sequence number"),
+        };
+        let token = ShardIteratorToken {
+            namespace: namespace.clone(),
+            stream: name.clone(),
+            incarnation: stream.incarnation,
+            shard,
+            position,
+            issued_at_ms: now_ms,
+        };
+        Ok(token.encode(&self.control.view().state.iterator_secret))
+    }
+
+    pub async fn get_records(&self, iterator: &str, limit: u32) -> StraitResult<GetRecordsResponse> {
+        let now_ms = self.clock.now_ms();
+        let view = self.control.view();
+        let token = ShardIteratorToken::decode(iterator, &view.state.iterator_secret, now_ms).map_err(|e| match e {
+            IteratorError::Invalid => StraitError::invalid_iterator(),
+            IteratorError::Expired { issued_at_ms, now_ms } => StraitError::expired_iterator(issued_at_ms, now_ms),
+        })?;
+        let stream = self
+            .data_stream(&token.namespace, &token.stream)
+            .ok()
+            .filter(|s| s.incarnation == token.incarnation)
+            .ok_or_else(|| StraitError::shard_not_found(token.shard, &token.stream, &token.namespace.account))?;
+        let (shard_meta, group) = self.group(&stream, token.shard)?;
+        let limit = if limit == 0 { MAX_GET_RECORDS_LIMIT } else { limit.min(MAX_GET_RECORDS_LIMIT) };
+        let (records, tip) = self
+            .shards
+            .read(&group, token.position, limit as usize, MAX_GET_RECORDS_BYTES)
+            .await?;
+        let next_position = records.last().map(|r| r.position.successor()).unwrap_or(token.position);
+        let millis_behind_latest = match records.last() {
+            Some(last) if tip.last_record.is_some_and(|end| end > last.position) => {
+                tip.last_arrival_ms.saturating_sub(last.arrival_ms)
+            }
+            _ => 0,
+        };
+        let records: Vec<StoredRecord> = records
+            .into_iter()
+            .filter_map(|r| {
+                Some(StoredRecord {
+                    sequence_number: SequenceNumber::new(stream.incarnation, token.shard, r.position)?,
+                    partition_key: r.partition_key,
+                    data: r.data,
+                    arrival_ms: r.arrival_ms,
+                })
+            })
+            .collect();
+        // A closed shard read to its end has no next iterator; its children follow.
+        let at_end = shard_meta.ending.is_some_and(|end| next_position >= end);
+        let child_shards = if at_end {
+            stream
+                .shards
+                .values()
+                .filter(|s| s.parent == Some(token.shard) || s.adjacent_parent == Some(token.shard))
+                .map(|s| ChildShard {
+                    shard_id: s.id,
+                    parent_shards: s.parent.into_iter().chain(s.adjacent_parent).collect(),
+                    hash_range: s.range,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let next_iterator = (!at_end).then(|| {
+            token
+                .advanced_to(next_position, now_ms)
+                .encode(&view.state.iterator_secret)
+        });
+        Ok(GetRecordsResponse {
+            records,
+            next_iterator,
+            millis_behind_latest,
+            child_shards,
+        })
+    }
+
+    /// Whether a stream exists and is ACTIVE (used by waiters).
+    pub fn stream_status(&self, namespace: &Namespace, name: &StreamName) -> Option<StreamStatus> {
+        self.stream(namespace, name).ok().map(|s| s.status)
+    }
+}
+
+/// Maps a control-plane rejection to the Kinesis error a caller expects.
+fn control_error(error: ControlError, namespace: &Namespace) -> StraitError {
+    match error {
+        ControlError::StreamExists(name) => StraitError::stream_exists(&name, &namespace.account),
+        ControlError::StreamNotFound(name) => StraitError::stream_not_found(&name, &namespace.account),
+        ControlError::AlreadyBootstrapped => StraitError::internal("the cluster is already bootstrapped"),
+        ControlError::InvalidPlacement(e) => StraitError::unavailable(format!("placement rejected: {e}")),
+    }
+}

@@ -1,0 +1,72 @@
+//! Work the control leader drives: bootstrapping the metadata of a new cluster, and
+//! turning streams ACTIVE once every shard group has elected a leader.
+//!
+//! Each step is observed, not remembered: a new control leader looks at the metadata and
+//! the groups, and does whatever is still missing, so a failover in the middle simply
+//! resumes. Repeating a step is harmless (bootstrap is refused once done; activation of
+//! an ACTIVE stream changes nothing).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::RngCore;
+use strait_control::{ControlCommand, NodeInfo, StreamKey};
+use strait_core::StreamStatus;
+
+use crate::control::ControlHandle;
+use crate::status::ClusterStatusProbe;
+
+/// How often the leader looks for work.
+const INTERVAL: Duration = Duration::from_millis(100);
+
+/// Runs until `shutdown` fires.
+pub async fn run(
+    control: ControlHandle,
+    probe: Arc<ClusterStatusProbe>,
+    initial_cluster: Vec<NodeInfo>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(INTERVAL) => {}
+        }
+        if !control.raft().is_leader() {
+            continue;
+        }
+        let view = control.view();
+        if !view.state.bootstrapped {
+            let mut secret = vec![0u8; 32];
+            rand::rng().fill_bytes(&mut secret);
+            let command = ControlCommand::Bootstrap {
+                nodes: initial_cluster.clone(),
+                iterator_secret: secret,
+            };
+            match control.propose(command).await {
+                Ok(reply) => tracing::info!(?reply, "cluster bootstrapped"),
+                Err(e) => tracing::warn!(error = %e, "bootstrap failed; retrying"),
+            }
+            continue;
+        }
+        let creating: Vec<(StreamKey, strait_core::StreamIncarnation, Vec<u64>)> = view
+            .state
+            .streams
+            .values()
+            .filter(|s| s.status == StreamStatus::Creating)
+            .map(|s| (s.key.clone(), s.incarnation, s.shards.values().map(|sh| sh.group).collect()))
+            .collect();
+        if creating.is_empty() {
+            continue;
+        }
+        let (leaders, _) = probe.group_leaders().await;
+        for (key, incarnation, groups) in creating {
+            if groups.iter().all(|g| leaders.get(g).copied().flatten().is_some()) {
+                let name = key.name.clone();
+                match control.propose(ControlCommand::ActivateStream { key, incarnation }).await {
+                    Ok(_) => tracing::info!(stream = %name, "stream active"),
+                    Err(e) => tracing::warn!(stream = %name, error = %e, "activation failed; retrying"),
+                }
+            }
+        }
+    }
+}

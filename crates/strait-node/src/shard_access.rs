@@ -1,0 +1,369 @@
+//! Reaching a shard group from any node: appends go to its leader, reads to its leader
+//! (falling back to any replica), locally when this node holds the replica and over one
+//! gRPC hop otherwise.
+//!
+//! Appends retry through leader changes until a deadline. A retried batch keeps its
+//! producer id and sequence, so if an earlier attempt did commit (and only its answer
+//! was lost), the shard answers with the first attempt's position instead of storing
+//! the records twice.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use strait_control::GroupMeta;
+use strait_core::{RecordPosition, StraitError};
+use strait_proto::internal::node_internal_client::NodeInternalClient;
+use strait_proto::internal::{
+    AppendRecord, AppendRecordsRequest, FindTimestampRequest, ReadRecordsRequest, ShardTipRequest,
+};
+use strait_raft::GroupId;
+use strait_raft::network::{MAX_MESSAGE_BYTES, PeerRouter};
+use strait_raft::shard::records::ReadRecord;
+use strait_raft::shard::{AppendError, BatchOutcome, ProducerBatch, ShardTip};
+use tonic::transport::Channel;
+
+use crate::shards::ShardHost;
+
+/// gRPC metadata carrying a shard leader hint with a NOT_LEADER answer.
+pub const LEADER_METADATA: &str = "x-strait-leader";
+/// The error type of a NOT_LEADER answer between nodes.
+pub const NOT_LEADER: &str = "NotShardLeader";
+/// The error type of a sealed-shard answer between nodes.
+pub const SHARD_SEALED: &str = "ShardSealed";
+
+/// How long an append keeps retrying through failovers.
+const APPEND_DEADLINE: Duration = Duration::from_secs(15);
+/// How long one hop may take.
+const HOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where an append of one batch ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub index: u64,
+    pub first_offset: u32,
+}
+
+/// One attempt's failure, classified for the retry loop.
+enum Attempt {
+    NotLeader(Option<u64>),
+    Retry(String),
+    Fail(StraitError),
+}
+
+/// Access to every shard group, wherever its replicas are.
+pub struct ShardAccess {
+    node_id: u64,
+    host: Arc<ShardHost>,
+    router: Arc<PeerRouter>,
+    leader_hints: Mutex<BTreeMap<GroupId, u64>>,
+}
+
+impl ShardAccess {
+    pub fn new(node_id: u64, host: Arc<ShardHost>, router: Arc<PeerRouter>) -> Self {
+        Self {
+            node_id,
+            host,
+            router,
+            leader_hints: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The group's leader: from the local replica, else the last hint, else its first
+    /// replica (the usual leader).
+    pub fn leader(&self, meta: &GroupMeta) -> Option<u64> {
+        let group = GroupId(meta.id);
+        if let Some(local) = self.host.get(group)
+            && let Some(leader) = local.leader()
+        {
+            return Some(leader);
+        }
+        self.leader_hints.lock().expect("hint lock").get(&group).copied()
+    }
+
+    fn target(&self, meta: &GroupMeta, attempt: usize) -> u64 {
+        match self.leader(meta) {
+            Some(leader) if attempt % 4 != 3 => leader,
+            _ => meta.replicas[attempt % meta.replicas.len().max(1)],
+        }
+    }
+
+    fn hint(&self, group: GroupId, leader: Option<u64>) {
+        let mut hints = self.leader_hints.lock().expect("hint lock");
+        match leader {
+            Some(l) => hints.insert(group, l),
+            None => hints.remove(&group),
+        };
+    }
+
+    fn client(&self, node: u64) -> Result<NodeInternalClient<Channel>, StraitError> {
+        let channel = self
+            .router
+            .channel(node)
+            .map_err(|e| StraitError::unavailable(e.to_string()))?;
+        Ok(NodeInternalClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES))
+    }
+
+    /// Commits one producer batch on the group's leader.
+    pub async fn append(&self, meta: &GroupMeta, batch: ProducerBatch) -> Result<Appended, StraitError> {
+        let group = GroupId(meta.id);
+        let deadline = tokio::time::Instant::now() + APPEND_DEADLINE;
+        let mut backoff = Duration::from_millis(25);
+        let mut last_error = String::new();
+        for attempt in 0.. {
+            let target = self.target(meta, attempt);
+            let result = if target == self.node_id {
+                self.append_local(group, batch.clone()).await
+            } else {
+                self.append_remote(target, group, &batch).await
+            };
+            match result {
+                Ok(appended) => return Ok(appended),
+                Err(Attempt::Fail(e)) => return Err(e),
+                Err(Attempt::NotLeader(Some(leader))) if leader != target => {
+                    self.hint(group, Some(leader));
+                    last_error = format!("node {target} is not the leader");
+                    continue;
+                }
+                Err(Attempt::NotLeader(_)) => {
+                    self.hint(group, None);
+                    last_error = format!("no leader known to node {target}");
+                }
+                Err(Attempt::Retry(e)) => {
+                    self.hint(group, None);
+                    last_error = e;
+                }
+            }
+            if tokio::time::Instant::now() + backoff > deadline {
+                break;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(400));
+        }
+        Err(StraitError::unavailable(format!(
+            "shard group {} has no reachable leader: {last_error}",
+            meta.id
+        )))
+    }
+
+    async fn append_local(&self, group: GroupId, batch: ProducerBatch) -> Result<Appended, Attempt> {
+        let shard = self
+            .host
+            .get(group)
+            .ok_or_else(|| Attempt::Retry(format!("group {group} not hosted here")))?;
+        match shard.batcher.append(batch).await {
+            Ok(BatchOutcome::Committed { index, first_offset }) => Ok(Appended { index, first_offset }),
+            Ok(BatchOutcome::ShardSealed) | Err(AppendError::Sealed) => Err(Attempt::Fail(
+                StraitError::unavailable("the shard was closed by a reshard; retry"),
+            )),
+            Err(AppendError::NotLeader { leader }) => Err(Attempt::NotLeader(leader)),
+            Err(AppendError::Unavailable(e)) => Err(Attempt::Retry(e)),
+        }
+    }
+
+    async fn append_remote(&self, target: u64, group: GroupId, batch: &ProducerBatch) -> Result<Appended, Attempt> {
+        let mut client = self.client(target).map_err(|e| Attempt::Retry(e.to_string()))?;
+        let request = AppendRecordsRequest {
+            group_id: group.0,
+            producer_id: batch.producer,
+            producer_sequence: batch.sequence,
+            records: batch
+                .records
+                .iter()
+                .map(|r| AppendRecord {
+                    partition_key: r.partition_key.clone(),
+                    data: r.data.clone(),
+                })
+                .collect(),
+        };
+        match tokio::time::timeout(HOP_TIMEOUT, client.append_records(request)).await {
+            Ok(Ok(response)) => {
+                let r = response.into_inner();
+                Ok(Appended {
+                    index: r.log_index,
+                    first_offset: r.first_offset,
+                })
+            }
+            Ok(Err(status)) => Err(classify(&self.router, target, status)),
+            Err(_) => {
+                self.router.reset(target);
+                Err(Attempt::Retry(format!("node {target} timed out")))
+            }
+        }
+    }
+
+    /// Reads committed records, preferring the leader (which has applied every
+    /// acknowledged record) and falling back to other replicas.
+    pub async fn read(
+        &self,
+        meta: &GroupMeta,
+        from: RecordPosition,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<ReadRecord>, ShardTip), StraitError> {
+        let group = GroupId(meta.id);
+        let mut last = StraitError::unavailable(format!("shard group {} has no replica", meta.id));
+        for attempt in 0..meta.replicas.len().max(1) * 2 {
+            let target = self.target(meta, attempt);
+            if target == self.node_id
+                && let Some(local) = self.host.get(group)
+            {
+                let records = local
+                    .reader
+                    .read(from, limit, max_bytes)
+                    .map_err(|e| StraitError::internal(format!("reading shard group {}: {e}", meta.id)))?;
+                return Ok((records, local.reader.tip()));
+            }
+            let request = ReadRecordsRequest {
+                group_id: group.0,
+                from_index: from.index,
+                from_offset: from.offset,
+                limit: limit as u32,
+                max_bytes: max_bytes as u64,
+            };
+            let result = match self.client(target) {
+                Ok(mut client) => tokio::time::timeout(HOP_TIMEOUT, client.read_records(request)).await,
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            };
+            match result {
+                Ok(Ok(response)) => {
+                    let response = response.into_inner();
+                    let tip = tip_from_proto(response.tip.unwrap_or_default());
+                    let records = response
+                        .records
+                        .into_iter()
+                        .map(|r| ReadRecord {
+                            position: RecordPosition::new(r.log_index, r.offset),
+                            partition_key: r.partition_key,
+                            data: r.data,
+                            arrival_ms: r.arrival_ms,
+                        })
+                        .collect();
+                    return Ok((records, tip));
+                }
+                Ok(Err(status)) => {
+                    last = StraitError::unavailable(status.message().to_string());
+                    self.hint(group, None);
+                }
+                Err(_) => {
+                    self.router.reset(target);
+                    last = StraitError::unavailable(format!("node {target} timed out"));
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// The shard's tip, from its leader when possible.
+    pub async fn tip(&self, meta: &GroupMeta) -> Result<ShardTip, StraitError> {
+        let group = GroupId(meta.id);
+        let mut last = StraitError::unavailable(format!("shard group {} has no replica", meta.id));
+        for attempt in 0..meta.replicas.len().max(1) * 2 {
+            let target = self.target(meta, attempt);
+            if target == self.node_id
+                && let Some(local) = self.host.get(group)
+            {
+                return Ok(local.reader.tip());
+            }
+            match self.client(target) {
+                Ok(mut client) => {
+                    let call = client.get_shard_tip(ShardTipRequest { group_id: group.0 });
+                    match tokio::time::timeout(HOP_TIMEOUT, call).await {
+                        Ok(Ok(tip)) => return Ok(tip_from_proto(tip.into_inner())),
+                        Ok(Err(status)) => last = StraitError::unavailable(status.message().to_string()),
+                        Err(_) => last = StraitError::unavailable(format!("node {target} timed out")),
+                    }
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// The first position at or after `timestamp_ms`.
+    pub async fn find_timestamp(&self, meta: &GroupMeta, timestamp_ms: u64) -> Result<RecordPosition, StraitError> {
+        let group = GroupId(meta.id);
+        let mut last = StraitError::unavailable(format!("shard group {} has no replica", meta.id));
+        for attempt in 0..meta.replicas.len().max(1) * 2 {
+            let target = self.target(meta, attempt);
+            if target == self.node_id
+                && let Some(local) = self.host.get(group)
+            {
+                return local
+                    .reader
+                    .find_timestamp(timestamp_ms)
+                    .map_err(|e| StraitError::internal(e.to_string()));
+            }
+            match self.client(target) {
+                Ok(mut client) => {
+                    let call = client.find_timestamp(FindTimestampRequest {
+                        group_id: group.0,
+                        timestamp_ms,
+                    });
+                    match tokio::time::timeout(HOP_TIMEOUT, call).await {
+                        Ok(Ok(r)) => {
+                            let r = r.into_inner();
+                            return Ok(RecordPosition::new(r.index, r.offset));
+                        }
+                        Ok(Err(status)) => last = StraitError::unavailable(status.message().to_string()),
+                        Err(_) => last = StraitError::unavailable(format!("node {target} timed out")),
+                    }
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+}
+
+fn classify(router: &PeerRouter, target: u64, status: tonic::Status) -> Attempt {
+    let error_type = status
+        .metadata()
+        .get(strait_proto::ERROR_TYPE_METADATA)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    match error_type.as_str() {
+        NOT_LEADER => Attempt::NotLeader(
+            status
+                .metadata()
+                .get(LEADER_METADATA)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok()),
+        ),
+        SHARD_SEALED => Attempt::Fail(StraitError::unavailable("the shard was closed by a reshard; retry")),
+        _ => {
+            if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled) {
+                router.reset(target);
+            }
+            Attempt::Retry(format!("node {target}: {}", status.message()))
+        }
+    }
+}
+
+/// The wire form of a tip.
+pub fn tip_to_proto(tip: &ShardTip) -> strait_proto::internal::ShardTip {
+    let last = tip.last_record.unwrap_or(RecordPosition::START);
+    strait_proto::internal::ShardTip {
+        next_index: tip.applied_index,
+        next_offset: u32::from(tip.last_record.is_some()),
+        last_arrival_ms: tip.last_arrival_ms,
+        first_index: last.index,
+        first_offset: last.offset,
+    }
+}
+
+/// Reads a tip back from [`tip_to_proto`]'s encoding.
+pub fn tip_from_proto(tip: strait_proto::internal::ShardTip) -> ShardTip {
+    ShardTip {
+        applied_index: tip.next_index,
+        last_record: (tip.next_offset == 1).then(|| RecordPosition::new(tip.first_index, tip.first_offset)),
+        last_arrival_ms: tip.last_arrival_ms,
+        sealed_at: None,
+    }
+}

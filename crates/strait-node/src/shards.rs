@@ -1,0 +1,215 @@
+//! The shard groups hosted on this node, kept in step with the control plane.
+//!
+//! A supervisor watches the local replica of the metadata. For every shard group placed
+//! on this node it starts a Raft instance (log store, state machine, group-commit
+//! batcher) and registers it with the transport; the first replica in the placement
+//! initializes a new group. A group that the metadata positively says is gone (its id
+//! was allocated and it is no longer listed) is shut down and its data deleted. A group
+//! the metadata does not know *yet* (this node's control replica is still catching up)
+//! is left alone, so a restart never deletes data it will need.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use openraft::BasicNode;
+use openraft::rt::WatchReceiver;
+use strait_control::{ControlView, GroupMeta};
+use strait_raft::config::RaftTuning;
+use strait_raft::log_store::{AppliedFloor, LogStore};
+use strait_raft::network::{GroupNetworkFactory, GroupRegistry, PeerRouter, RaftGroupRpc};
+use strait_raft::shard::{ShardBatcher, ShardRaft, ShardReader, ShardStateMachine};
+use strait_raft::{Clock, GroupId};
+use strait_storage::keys::{self, Family, StateKey};
+use strait_storage::{Flusher, KvEngine, WriteBatch};
+
+/// One shard group's replica on this node.
+pub struct LocalShard {
+    pub group: GroupId,
+    pub raft: ShardRaft,
+    pub batcher: ShardBatcher,
+    pub reader: ShardReader,
+}
+
+impl LocalShard {
+    /// The group's leader as this replica knows it.
+    pub fn leader(&self) -> Option<u64> {
+        self.raft.metrics().borrow_watched().current_leader
+    }
+}
+
+/// Everything the supervisor needs to start groups.
+pub struct ShardHost {
+    node_id: u64,
+    engine: Arc<dyn KvEngine>,
+    flusher: Flusher,
+    router: Arc<PeerRouter>,
+    registry: Arc<GroupRegistry>,
+    clock: Arc<dyn Clock>,
+    tuning: RaftTuning,
+    shards: Mutex<BTreeMap<GroupId, Arc<LocalShard>>>,
+    /// Groups with data on this node that are not running (found at start-up).
+    dormant: Mutex<BTreeSet<GroupId>>,
+}
+
+impl ShardHost {
+    pub fn new(
+        node_id: u64,
+        engine: Arc<dyn KvEngine>,
+        flusher: Flusher,
+        router: Arc<PeerRouter>,
+        registry: Arc<GroupRegistry>,
+        clock: Arc<dyn Clock>,
+        tuning: RaftTuning,
+    ) -> std::io::Result<Self> {
+        let dormant = stored_groups(engine.as_ref())?;
+        Ok(Self {
+            node_id,
+            engine,
+            flusher,
+            router,
+            registry,
+            clock,
+            tuning,
+            shards: Mutex::new(BTreeMap::new()),
+            dormant: Mutex::new(dormant),
+        })
+    }
+
+    /// The local replica of `group`, if this node hosts it.
+    pub fn get(&self, group: GroupId) -> Option<Arc<LocalShard>> {
+        self.shards.lock().expect("shard host lock").get(&group).cloned()
+    }
+
+    pub fn all(&self) -> Vec<Arc<LocalShard>> {
+        self.shards.lock().expect("shard host lock").values().cloned().collect()
+    }
+
+    /// Brings the hosted groups in line with `view`.
+    pub async fn reconcile(&self, view: &ControlView) {
+        let state = &view.state;
+        let desired: BTreeMap<GroupId, &GroupMeta> = state
+            .groups_on(self.node_id)
+            .map(|g| (GroupId(g.id), g))
+            .collect();
+        for node in state.nodes.values() {
+            if node.id != self.node_id {
+                self.router.set_address(node.id, &node.address);
+            }
+        }
+
+        let running: BTreeSet<GroupId> = self.shards.lock().expect("shard host lock").keys().copied().collect();
+        for (&group, meta) in &desired {
+            if running.contains(&group) {
+                continue;
+            }
+            match self.start(group, meta, view).await {
+                Ok(()) => {
+                    self.dormant.lock().expect("shard host lock").remove(&group);
+                }
+                Err(e) => tracing::error!(%group, error = %e, "cannot start shard group"),
+            }
+        }
+
+        let dormant: BTreeSet<GroupId> = self.dormant.lock().expect("shard host lock").clone();
+        for group in running.union(&dormant) {
+            let gone = !desired.contains_key(group) && group.0 < state.next_group;
+            if gone {
+                self.remove(*group).await;
+            }
+        }
+    }
+
+    async fn start(&self, group: GroupId, meta: &GroupMeta, view: &ControlView) -> Result<(), String> {
+        let floor = Arc::new(AppliedFloor::default());
+        let log = LogStore::new(self.engine.clone(), self.flusher.clone(), group, Some(floor.clone()));
+        let sm = ShardStateMachine::open(self.engine.clone(), group, floor).map_err(|e| e.to_string())?;
+        let tip = sm.subscribe_tip();
+        let network = GroupNetworkFactory::new(self.router.clone(), group);
+        let config = self.tuning.config(&format!("shard-{}", group.0));
+        let raft = ShardRaft::new(self.node_id, config, network, log, sm)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.registry.insert(group, Arc::new(RaftGroupRpc::new(raft.clone())));
+        let batcher = ShardBatcher::start(raft.clone(), self.clock.clone());
+        let reader = ShardReader::new(self.engine.clone(), group, tip);
+        let shard = Arc::new(LocalShard {
+            group,
+            raft: raft.clone(),
+            batcher,
+            reader,
+        });
+        self.shards.lock().expect("shard host lock").insert(group, shard);
+
+        if meta.replicas.first() == Some(&self.node_id) && !raft.is_initialized().await.unwrap_or(true) {
+            let members: BTreeMap<u64, BasicNode> = meta
+                .replicas
+                .iter()
+                .filter_map(|id| view.state.nodes.get(id).map(|n| (*id, BasicNode::new(&n.address))))
+                .collect();
+            if let Err(e) = raft.initialize(members).await {
+                tracing::debug!(%group, error = %e, "shard group already initialized");
+            }
+        }
+        tracing::info!(%group, stream = %meta.stream.name, shard = %meta.shard, "shard group started");
+        Ok(())
+    }
+
+    /// Stops a group and deletes its data on this node.
+    async fn remove(&self, group: GroupId) {
+        let shard = self.shards.lock().expect("shard host lock").remove(&group);
+        self.registry.remove(group);
+        if let Some(shard) = shard
+            && let Err(e) = shard.raft.shutdown().await
+        {
+            tracing::warn!(%group, error = %e, "shard group shutdown failed");
+        }
+        match delete_group_data(self.engine.as_ref(), group) {
+            Ok(()) => {
+                self.dormant.lock().expect("shard host lock").remove(&group);
+                tracing::info!(%group, "shard group removed and its data deleted");
+            }
+            Err(e) => tracing::error!(%group, error = %e, "deleting shard group data failed"),
+        }
+    }
+
+    /// Stops every group (node shutdown); data stays.
+    pub async fn shutdown(&self) {
+        let shards: Vec<_> = std::mem::take(&mut *self.shards.lock().expect("shard host lock"))
+            .into_values()
+            .collect();
+        for shard in shards {
+            self.registry.remove(shard.group);
+            let _ = shard.raft.shutdown().await;
+        }
+    }
+}
+
+/// Shard groups that have Raft state in the engine.
+fn stored_groups(engine: &dyn KvEngine) -> std::io::Result<BTreeSet<GroupId>> {
+    let mut groups = BTreeSet::new();
+    let start = keys::state(1, StateKey::Vote);
+    let (_, end) = keys::group_range(Family::RaftState, u64::MAX);
+    for pair in engine.scan(&start, &end) {
+        let (key, _) = pair?;
+        if key.len() >= 9 {
+            groups.insert(GroupId(u64::from_be_bytes(key[1..9].try_into().expect("infallible: length checked"))));
+        }
+    }
+    Ok(groups)
+}
+
+/// Deletes every key of a group, family by family.
+fn delete_group_data(engine: &dyn KvEngine, group: GroupId) -> std::io::Result<()> {
+    for family in keys::GROUP_FAMILIES {
+        let (start, end) = keys::group_range(family, group.0);
+        let mut batch = WriteBatch::new();
+        for pair in engine.scan(&start, &end) {
+            batch.delete(pair?.0);
+            if batch.len() >= 1024 {
+                engine.write(std::mem::take(&mut batch))?;
+            }
+        }
+        engine.write(batch)?;
+    }
+    Ok(())
+}
