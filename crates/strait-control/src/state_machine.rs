@@ -196,12 +196,13 @@ impl RaftStateMachine<ControlRaftConfig> for ControlStateMachine {
             state = Some(codec::decode::<ControlState>(&frame?.value)?);
         }
         let state = state.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "empty control snapshot"))?;
-        // A snapshot received from the leader becomes this node's persisted snapshot.
-        if let SnapshotData::Stored {
-            slot: SnapshotSlot::Incoming,
-            ..
-        } = &snapshot
-        {
+        // Any snapshot but this node's own persisted one (restored at start-up) becomes
+        // the persisted snapshot.
+        let is_own = matches!(
+            &snapshot,
+            SnapshotData::Stored { engine, slot: SnapshotSlot::Current, .. } if Arc::ptr_eq(engine, &self.engine)
+        );
+        if !is_own {
             let mut writer = ChunkWriter::start(self.engine.clone(), GroupId::CONTROL, SnapshotSlot::Current)?;
             for chunk in snapshot.chunks() {
                 writer.write(chunk?)?;

@@ -31,22 +31,20 @@ use crate::codec;
 use crate::group::GroupId;
 
 /// The state machine's applied index, shared with the log store of a group whose
-/// entries double as its stored records.
+/// entries double as its stored records. Stored as `index + 1`, so 0 means "nothing
+/// applied yet".
 #[derive(Debug, Default)]
 pub struct AppliedFloor(AtomicU64);
 
 impl AppliedFloor {
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Acquire)
+    /// The last applied index, if any entry was applied.
+    pub fn get(&self) -> Option<u64> {
+        self.0.load(Ordering::Acquire).checked_sub(1)
     }
 
-    pub fn set(&self, index: u64) {
-        self.0.fetch_max(index, Ordering::AcqRel);
-    }
-
-    /// Lowers the floor, for a snapshot install that replaces the state machine.
-    pub fn reset(&self, index: u64) {
-        self.0.store(index, Ordering::Release);
+    /// Records the applied index (which may go down when a snapshot replaces the state).
+    pub fn set(&self, applied: Option<u64>) {
+        self.0.store(applied.map_or(0, |i| i + 1), Ordering::Release);
     }
 }
 
@@ -135,12 +133,19 @@ where
     C: RaftTypeConfig,
     EntryOf<C>: Serialize + DeserializeOwned,
     VoteOf<C>: Serialize + DeserializeOwned,
+    LogIdOf<C>: Serialize + DeserializeOwned,
 {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
     ) -> Result<Vec<EntryOf<C>>, io::Error> {
-        let (start, end) = bounds(&range);
+        let (mut start, end) = bounds(&range);
+        // Entries kept past a purge (a shard's records) are state-machine data, not log.
+        if self.retained.is_some()
+            && let Some(purged) = self.read_state::<LogIdOf<C>>(StateKey::Purged)?
+        {
+            start = start.max(purged.index() + 1);
+        }
         let start_key = keys::log(self.group.0, start);
         let end_key = match end {
             Some(e) => keys::log(self.group.0, e),
@@ -222,8 +227,8 @@ where
 
     async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<C>>) -> Result<(), io::Error> {
         let mut from = last_log_id.map(|id| id.index() + 1).unwrap_or(0);
-        if let Some(floor) = &self.retained {
-            from = from.max(floor.get() + 1);
+        if let Some(applied) = self.retained.as_ref().and_then(|floor| floor.get()) {
+            from = from.max(applied + 1);
         }
         self.delete_range(from, u64::MAX)
     }

@@ -118,6 +118,9 @@ pub struct ShardStateMachine {
     /// `(arrival_ms, producer, sequence)`, oldest first, to expire `producers`.
     producer_expiry: BTreeMap<(u64, u64, u64), ()>,
     tip: watch::Sender<ShardTip>,
+    /// Whether a snapshot was built or installed since start-up; until then, and while
+    /// nothing is applied, there is no current snapshot.
+    snapshot_taken: bool,
 }
 
 impl ShardStateMachine {
@@ -135,6 +138,7 @@ impl ShardStateMachine {
             producers: BTreeMap::new(),
             producer_expiry: BTreeMap::new(),
             tip: watch::channel(ShardTip::default()).0,
+            snapshot_taken: false,
         };
         sm.load_producers()?;
         sm.publish();
@@ -170,8 +174,9 @@ impl ShardStateMachine {
     }
 
     fn publish(&self) {
-        let applied_index = self.meta.last_applied.as_ref().map(|id| id.index()).unwrap_or(0);
-        self.floor.reset(applied_index);
+        let applied = self.meta.last_applied.as_ref().map(|id| id.index());
+        self.floor.set(applied);
+        let applied_index = applied.unwrap_or(0);
         self.tip.send_replace(ShardTip {
             applied_index,
             last_record: self.meta.last_record,
@@ -274,22 +279,23 @@ impl ShardStateMachine {
         }
     }
 
-    fn snapshot_view(&self) -> Option<SnapshotOf<ShardRaftConfig, SnapshotData>> {
-        let last_log_id = self.meta.last_applied.clone()?;
+    /// A snapshot of everything applied so far. Building one costs nothing: it is a view.
+    fn snapshot_view(&self) -> SnapshotOf<ShardRaftConfig, SnapshotData> {
+        let last_log_id = self.meta.last_applied.clone();
         let source = ShardSnapshotSource {
             engine: self.engine.clone(),
             group: self.group,
             meta: self.meta.clone(),
             producers: self.producers.iter().map(|(k, v)| (*k, *v)).collect(),
-            upto_index: last_log_id.index(),
+            upto_index: last_log_id.as_ref().map(|id| id.index()).unwrap_or(0),
         };
-        Some(SnapshotOf::<ShardRaftConfig, SnapshotData> {
+        SnapshotOf::<ShardRaftConfig, SnapshotData> {
             meta: SnapshotMeta {
-                last_log_id: Some(last_log_id),
+                last_log_id,
                 last_membership: self.meta.membership.clone(),
             },
             snapshot: SnapshotData::Local(Arc::new(source)),
-        })
+        }
     }
 
     /// Replaces this shard's state with a received snapshot.
@@ -440,7 +446,7 @@ impl RaftSnapshotBuilder<ShardRaftConfig> for ShardSnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<SnapshotOf<ShardRaftConfig, SnapshotData>, io::Error> {
         self.view
             .take()
-            .ok_or_else(|| io::Error::other("no applied entry to snapshot yet"))
+            .ok_or_else(|| io::Error::other("snapshot builder used twice"))
     }
 }
 
@@ -492,8 +498,9 @@ impl RaftStateMachine<ShardRaftConfig> for ShardStateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.snapshot_taken = true;
         ShardSnapshotBuilder {
-            view: self.snapshot_view(),
+            view: Some(self.snapshot_view()),
         }
     }
 
@@ -508,6 +515,7 @@ impl RaftStateMachine<ShardRaftConfig> for ShardStateMachine {
             SnapshotData::Local(_) if meta.last_log_id == self.meta.last_applied => {}
             _ => self.install_frames(meta, &snapshot)?,
         }
+        self.snapshot_taken = true;
         self.publish();
         Ok(())
     }
@@ -515,6 +523,7 @@ impl RaftStateMachine<ShardRaftConfig> for ShardStateMachine {
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<SnapshotOf<ShardRaftConfig, SnapshotData>>, io::Error> {
-        Ok(self.snapshot_view())
+        let has_snapshot = self.snapshot_taken || self.meta.last_applied.is_some();
+        Ok(has_snapshot.then(|| self.snapshot_view()))
     }
 }
