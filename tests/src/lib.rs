@@ -1,0 +1,248 @@
+//! A harness that runs real `strait` processes on loopback for end-to-end tests.
+//!
+//! [`TestCluster`] starts N `strait serve` processes with their own data directories and
+//! ports, waits until the cluster reports ready, and can `kill -9` and restart members.
+//! Every process is killed when the cluster is dropped, so a failing test leaves nothing
+//! running. Each node's output goes to `node-N.log` in the cluster's directory; set
+//! `STRAIT_TEST_KEEP=1` to keep the directory for inspection.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use strait_proto::v1::stream_service_client::StreamServiceClient;
+use strait_proto::v1::{self as pb};
+use tonic::transport::{Channel, Endpoint};
+
+/// The `strait` binary under test: `STRAIT_BIN`, or the one built next to this test.
+pub fn strait_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("STRAIT_BIN") {
+        return PathBuf::from(path);
+    }
+    // Test executables live in `<target>/<profile>/deps/`; binaries one level up.
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable inside <target>/<profile>/deps");
+    profile_dir.join("strait")
+}
+
+/// Extra settings for the nodes of a test cluster.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// Extra arguments for every `strait serve`.
+    pub extra_args: Vec<String>,
+}
+
+/// One member of a test cluster.
+pub struct TestNode {
+    pub id: u64,
+    pub address: String,
+    pub data_dir: PathBuf,
+    process: Option<Child>,
+}
+
+/// A cluster of real `strait` processes on 127.0.0.1.
+pub struct TestCluster {
+    pub dir: tempfile::TempDir,
+    pub nodes: Vec<TestNode>,
+    initial_cluster: String,
+    options: ClusterOptions,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on loopback")
+}
+
+impl TestCluster {
+    /// Starts `size` nodes and waits until the cluster is ready.
+    pub async fn start(size: u64, options: ClusterOptions) -> Result<TestCluster> {
+        let binary = strait_binary();
+        if !binary.exists() {
+            bail!(
+                "{} not found: build it first with `cargo build -p strait-cli`",
+                binary.display()
+            );
+        }
+        let dir = tempfile::Builder::new().prefix("strait-test-").tempdir()?;
+        let nodes: Vec<TestNode> = (1..=size)
+            .map(|id| TestNode {
+                id,
+                address: format!("127.0.0.1:{}", free_port()),
+                data_dir: dir.path().join(format!("node-{id}")),
+                process: None,
+            })
+            .collect();
+        let initial_cluster = nodes
+            .iter()
+            .map(|n| format!("{}={}", n.id, n.address))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut cluster = TestCluster {
+            dir,
+            nodes,
+            initial_cluster,
+            options,
+        };
+        for id in 1..=size {
+            cluster.spawn(id)?;
+        }
+        cluster.wait_ready(Duration::from_secs(60)).await?;
+        Ok(cluster)
+    }
+
+    fn node(&mut self, id: u64) -> &mut TestNode {
+        self.nodes.iter_mut().find(|n| n.id == id).expect("node id in cluster")
+    }
+
+    fn spawn(&mut self, id: u64) -> Result<()> {
+        let initial = self.initial_cluster.clone();
+        let extra = self.options.extra_args.clone();
+        let log_path = self.dir.path().join(format!("node-{id}.log"));
+        let node = self.node(id);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+        let child = Command::new(strait_binary())
+            .arg("serve")
+            .args(["--node-id", &id.to_string()])
+            .args(["--listen", &node.address])
+            .args(["--initial-cluster", &initial])
+            .arg("--data-dir")
+            .arg(&node.data_dir)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting node {id}"))?;
+        node.process = Some(child);
+        Ok(())
+    }
+
+    /// `http://` endpoint of a node.
+    pub fn endpoint(&self, id: u64) -> String {
+        let node = self.nodes.iter().find(|n| n.id == id).expect("node id in cluster");
+        format!("http://{}", node.address)
+    }
+
+    /// A gRPC client of one node.
+    pub async fn client(&self, id: u64) -> Result<StreamServiceClient<Channel>> {
+        let channel = Endpoint::from_shared(self.endpoint(id))?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(30))
+            .connect_lazy();
+        Ok(StreamServiceClient::new(channel)
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20))
+    }
+
+    /// Kills a node with SIGKILL: no shutdown, no flush.
+    pub fn kill9(&mut self, id: u64) {
+        if let Some(mut child) = self.node(id).process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a stopped node again with the same data directory.
+    pub fn restart(&mut self, id: u64) -> Result<()> {
+        self.kill9(id);
+        self.spawn(id)
+    }
+
+    /// Waits until every running node reports the cluster ready.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        for node in self.nodes.iter().filter(|n| n.process.is_some()) {
+            loop {
+                let status = match self.client(node.id).await {
+                    Ok(mut c) => c.cluster_status(pb::ClusterStatusRequest {}).await,
+                    Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+                };
+                match status {
+                    Ok(s) if s.get_ref().ready => break,
+                    other => {
+                        if Instant::now() > deadline {
+                            bail!(
+                                "node {} not ready after {timeout:?}: {other:?}\n{}",
+                                node.id,
+                                self.logs()
+                            );
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The tail of every node's log, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for node in &self.nodes {
+            let path = self.dir.path().join(format!("node-{}.log", node.id));
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(40)..];
+            out.push_str(&format!("--- node {} ({}) ---\n{}\n", node.id, path.display(), tail.join("\n")));
+        }
+        out
+    }
+
+    /// Creates a stream and waits until it is ACTIVE.
+    pub async fn create_stream(&self, via: u64, name: &str, shards: u32) -> Result<()> {
+        let mut client = self.client(via).await?;
+        client
+            .create_stream(pb::CreateStreamRequest {
+                stream: name.to_string(),
+                shard_count: shards,
+                ..Default::default()
+            })
+            .await?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let description = client
+                .describe_stream(pb::DescribeStreamRequest {
+                    stream: name.to_string(),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner()
+                .stream
+                .context("describe without stream")?;
+            if description.status == "ACTIVE" {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("stream {name} still {} after 30s\n{}", description.status, self.logs());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.process.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        if std::env::var("STRAIT_TEST_KEEP").is_ok() {
+            let path = self.dir.path().to_path_buf();
+            eprintln!("keeping test cluster directory {}", path.display());
+            std::mem::forget(std::mem::replace(
+                &mut self.dir,
+                tempfile::tempdir().expect("temp dir"),
+            ));
+        }
+    }
+}

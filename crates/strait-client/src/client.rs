@@ -26,9 +26,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use strait_core::{
-    IteratorType, Namespace, PartitionKey, Record, ShardId, StreamMode, StreamName,
-};
+use strait_core::{IteratorType, Namespace, PartitionKey, Record, ShardId, StreamMode, StreamName};
 use strait_proto::v1 as proto;
 use strait_proto::v1::stream_service_client::StreamServiceClient;
 use tokio::time::Instant;
@@ -341,6 +339,7 @@ impl StraitClient {
         record: &Record,
     ) -> Result<PutResult, ClientError> {
         let request = proto::PutRecordRequest {
+            producer: None,
             namespace: Some(self.namespace()),
             stream: stream.to_string(),
             partition_key: record.partition_key.as_str().to_owned(),
@@ -387,6 +386,7 @@ impl StraitClient {
         deadline: Instant,
     ) -> Result<Vec<RecordOutcome>, ClientError> {
         let request = proto::PutRecordsRequest {
+            producer: None,
             namespace: Some(self.namespace()),
             stream: stream.to_string(),
             records: records.iter().map(record_to_entry).collect(),
@@ -613,7 +613,8 @@ impl StraitClient {
         let endpoint_count = self.endpoint_set().len();
         for _ in 0..endpoint_count {
             let (index, uri, channel) = self.endpoint_set().preferred();
-            let probe = Self::grpc(channel).cluster_status(proto::ClusterStatusRequest {});
+            let mut grpc = Self::grpc(channel);
+            let probe = grpc.cluster_status(proto::ClusterStatusRequest {});
             match tokio::time::timeout(self.inner.request_timeout, probe).await {
                 Ok(Ok(response)) => {
                     self.learn_members(response.get_ref());
@@ -637,7 +638,9 @@ impl StraitClient {
                 continue;
             }
             match endpoints.add(&node.address) {
-                Ok(true) => debug!(node = node.node_id, address = %node.address, "learned endpoint"),
+                Ok(true) => {
+                    debug!(node = node.node_id, address = %node.address, "learned endpoint")
+                }
                 Ok(false) => {}
                 Err(error) => {
                     warn!(node = node.node_id, address = %node.address, %error, "ignoring member address");

@@ -392,7 +392,10 @@ impl ShardReader {
 
     /// Obtains an iterator just after the last record seen, or at the starting point when
     /// none has been seen yet.
-    async fn iterator_from(&self, last_seen: Option<SequenceNumber>) -> Result<String, ClientError> {
+    async fn iterator_from(
+        &self,
+        last_seen: Option<SequenceNumber>,
+    ) -> Result<String, ClientError> {
         let start = match last_seen {
             Some(number) => IteratorType::AfterSequenceNumber(number),
             None => self.start,
@@ -423,10 +426,7 @@ mod tests {
             parent_shard_id: parents.first().map(|p| ShardId(*p)),
             adjacent_parent_shard_id: parents.get(1).map(|p| ShardId(*p)),
             hash_key_range: HashKeyRange::FULL,
-            starting_sequence_number: SequenceNumber::starting(
-                StreamIncarnation::MIN,
-                ShardId(id),
-            ),
+            starting_sequence_number: SequenceNumber::starting(StreamIncarnation::MIN, ShardId(id)),
             ending_sequence_number: closed.then(|| sequence(id, 10)),
             replicas: vec![1],
             leader: Some(1),
@@ -453,8 +453,11 @@ mod tests {
     #[test]
     fn trim_horizon_reads_every_shard_from_its_start() {
         let plan = initial_plan(&lineage(), &IteratorType::TrimHorizon);
-        assert!(plan.values().all(|shard| shard.phase == Phase::Waiting
-            && shard.start == IteratorType::TrimHorizon));
+        assert!(
+            plan.values()
+                .all(|shard| shard.phase == Phase::Waiting
+                    && shard.start == IteratorType::TrimHorizon)
+        );
         assert_eq!(plan[&ShardId(3)].parents, vec![ShardId(1), ShardId(2)]);
     }
 

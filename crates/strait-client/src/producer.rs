@@ -25,8 +25,8 @@
 use std::time::Duration;
 
 use futures::stream::{self, Stream, StreamExt};
-use strait_core::{MAX_PUT_RECORDS_BYTES, MAX_PUT_RECORDS_ENTRIES, MAX_RECORD_BYTES, Record};
 use strait_core::StreamName;
+use strait_core::{MAX_PUT_RECORDS_BYTES, MAX_PUT_RECORDS_ENTRIES, MAX_RECORD_BYTES, Record};
 use tokio::time::Instant;
 use tracing::debug;
 
@@ -160,7 +160,11 @@ impl Producer {
                 Err(error) => {
                     // The call loop already retried until the deadline, or the error is final.
                     let failure = RecordFailure::from(&error);
-                    done.extend(pending.into_iter().map(|(tag, _)| (tag, Err(failure.clone()))));
+                    done.extend(
+                        pending
+                            .into_iter()
+                            .map(|(tag, _)| (tag, Err(failure.clone()))),
+                    );
                     return done;
                 }
             };
@@ -181,7 +185,11 @@ impl Producer {
                 "records failed; retrying"
             );
             if !backoff.wait(deadline).await || Instant::now() >= deadline {
-                done.extend(failed.into_iter().map(|(tag, _, failure)| (tag, Err(failure))));
+                done.extend(
+                    failed
+                        .into_iter()
+                        .map(|(tag, _, failure)| (tag, Err(failure))),
+                );
                 break;
             }
             pending = failed
@@ -316,7 +324,10 @@ mod tests {
         let batches = collect_batches(records, ProducerConfig::default()).await;
         let sizes: Vec<usize> = batches.iter().map(|(entries, _)| entries.len()).collect();
         assert_eq!(sizes, vec![5, 2]);
-        let order: Vec<usize> = batches.into_iter().flat_map(|(entries, _)| entries).collect();
+        let order: Vec<usize> = batches
+            .into_iter()
+            .flat_map(|(entries, _)| entries)
+            .collect();
         assert_eq!(order, (0..7).collect::<Vec<_>>());
     }
 

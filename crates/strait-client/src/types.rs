@@ -6,8 +6,8 @@
 //! naming the field rather than failing somewhere later.
 
 use strait_core::{
-    HashKey, HashKeyRange, IteratorType, Namespace, Record, SequenceNumber, ShardId,
-    StoredRecord, StreamMode, StreamStatus,
+    HashKey, HashKeyRange, IteratorType, Namespace, Record, SequenceNumber, ShardId, StoredRecord,
+    StreamMode, StreamStatus,
 };
 use strait_proto::v1 as proto;
 
@@ -251,9 +251,7 @@ pub(crate) fn put_records_from_proto(
         .collect()
 }
 
-pub(crate) fn stored_record_from_proto(
-    record: proto::Record,
-) -> Result<StoredRecord, ClientError> {
+pub(crate) fn stored_record_from_proto(record: proto::Record) -> Result<StoredRecord, ClientError> {
     Ok(StoredRecord {
         sequence_number: parse_sequence_number(&record.sequence_number, "SequenceNumber")?,
         partition_key: record.partition_key,

@@ -231,11 +231,16 @@ impl Operations {
 
     /// Puts records, each routed to the open shard owning its hash key. Returns one
     /// result per record, in order; a failure of one shard does not fail the others.
+    ///
+    /// `producer` is the caller's `(producer id, sequence)` when it wants retries of this
+    /// request to be idempotent; without it the node's own producer session is used,
+    /// which covers the node's retries through shard-leader failovers.
     pub async fn put_records(
         &self,
         namespace: &Namespace,
         name: &StreamName,
         records: Vec<Record>,
+        producer: Option<(u64, u64)>,
     ) -> StraitResult<Vec<PutRecordResult>> {
         let stream = self.data_stream(namespace, name)?;
         for record in &records {
@@ -251,9 +256,14 @@ impl Operations {
         }
         let mut results: Vec<Option<PutRecordResult>> = vec![None; records.len()];
         let appends = by_shard.into_iter().map(|(shard, indexes)| {
+            // Each shard is its own group with its own dedup table, so one caller
+            // sequence serves every shard the request touches.
+            let (producer, sequence) = producer.unwrap_or_else(|| {
+                (self.producer_id, self.producer_sequence.fetch_add(1, Ordering::Relaxed))
+            });
             let batch = ProducerBatch {
-                producer: self.producer_id,
-                sequence: self.producer_sequence.fetch_add(1, Ordering::Relaxed),
+                producer,
+                sequence,
                 records: indexes
                     .iter()
                     .map(|&i| ShardRecord {

@@ -256,7 +256,12 @@ impl StreamService for StreamServiceImpl {
         let record = record(request.partition_key, request.data, request.explicit_hash_key)?;
         let mut results = self
             .operations
-            .put_records(&namespace, &stream_name(request.stream)?, vec![record])
+            .put_records(
+                &namespace,
+                &stream_name(request.stream)?,
+                vec![record],
+                request.producer.map(|p| (p.producer_id, p.sequence)),
+            )
             .await
             .map_err(to_status)?;
         match results.pop() {
@@ -291,7 +296,12 @@ impl StreamService for StreamServiceImpl {
         .map_err(to_status)?;
         let results = self
             .operations
-            .put_records(&namespace, &stream_name(request.stream)?, records)
+            .put_records(
+                &namespace,
+                &stream_name(request.stream)?,
+                records,
+                request.producer.map(|p| (p.producer_id, p.sequence)),
+            )
             .await
             .map_err(to_status)?;
         let failed = results.iter().filter(|r| !r.is_ok()).count() as u32;

@@ -1,0 +1,10 @@
+//! End-to-end tests against real `strait` processes on loopback.
+//!
+//! Files are numbered from basic to involved: `t01` exercises one node through the gRPC
+//! API, `t02` is a three-node cluster losing a member under load, `t03` makes a replica
+//! catch up by snapshot.
+
+mod support;
+mod t01_single_node;
+mod t02_failover_under_load;
+mod t03_snapshot_catch_up;
