@@ -9,6 +9,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -51,6 +52,15 @@ pub struct TestCluster {
     pub nodes: Vec<TestNode>,
     initial_cluster: String,
     options: ClusterOptions,
+    _slot: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// Test clusters run one at a time: several three-node clusters at once on a two-core
+/// machine would starve each other's Raft timers and test nothing but the scheduler.
+fn cluster_slot() -> Arc<tokio::sync::Mutex<()>> {
+    static SLOT: OnceLock<Arc<tokio::sync::Mutex<()>>> = OnceLock::new();
+    SLOT.get_or_init(|| Arc::new(tokio::sync::Mutex::new(())))
+        .clone()
 }
 
 fn free_port() -> u16 {
@@ -70,6 +80,7 @@ impl TestCluster {
                 binary.display()
             );
         }
+        let slot = cluster_slot().lock_owned().await;
         let dir = tempfile::Builder::new().prefix("strait-test-").tempdir()?;
         let nodes: Vec<TestNode> = (1..=size)
             .map(|id| TestNode {
@@ -89,6 +100,7 @@ impl TestCluster {
             nodes,
             initial_cluster,
             options,
+            _slot: slot,
         };
         for id in 1..=size {
             cluster.spawn(id)?;
@@ -98,7 +110,10 @@ impl TestCluster {
     }
 
     fn node(&mut self, id: u64) -> &mut TestNode {
-        self.nodes.iter_mut().find(|n| n.id == id).expect("node id in cluster")
+        self.nodes
+            .iter_mut()
+            .find(|n| n.id == id)
+            .expect("node id in cluster")
     }
 
     fn spawn(&mut self, id: u64) -> Result<()> {
@@ -106,7 +121,10 @@ impl TestCluster {
         let extra = self.options.extra_args.clone();
         let log_path = self.dir.path().join(format!("node-{id}.log"));
         let node = self.node(id);
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)?;
         let child = Command::new(strait_binary())
             .arg("serve")
             .args(["--node-id", &id.to_string()])
@@ -127,7 +145,11 @@ impl TestCluster {
 
     /// `http://` endpoint of a node.
     pub fn endpoint(&self, id: u64) -> String {
-        let node = self.nodes.iter().find(|n| n.id == id).expect("node id in cluster");
+        let node = self
+            .nodes
+            .iter()
+            .find(|n| n.id == id)
+            .expect("node id in cluster");
         format!("http://{}", node.address)
     }
 
@@ -191,7 +213,12 @@ impl TestCluster {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             let tail = &lines[lines.len().saturating_sub(40)..];
-            out.push_str(&format!("--- node {} ({}) ---\n{}\n", node.id, path.display(), tail.join("\n")));
+            out.push_str(&format!(
+                "--- node {} ({}) ---\n{}\n",
+                node.id,
+                path.display(),
+                tail.join("\n")
+            ));
         }
         out
     }
@@ -221,7 +248,11 @@ impl TestCluster {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("stream {name} still {} after 30s\n{}", description.status, self.logs());
+                bail!(
+                    "stream {name} still {} after 30s\n{}",
+                    description.status,
+                    self.logs()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

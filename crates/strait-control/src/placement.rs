@@ -49,7 +49,10 @@ impl PlacementPlanner {
                 .flat_map(|&node| (0..VNODES).map(move |slot| VirtualNode { node, slot }))
                 .collect(),
         );
-        let load = nodes.iter().map(|n| (*n, load.get(n).copied().unwrap_or_default())).collect();
+        let load = nodes
+            .iter()
+            .map(|n| (*n, load.get(n).copied().unwrap_or_default()))
+            .collect();
         Self {
             ring,
             nodes: nodes.to_vec(),
@@ -60,7 +63,10 @@ impl PlacementPlanner {
     /// Distinct nodes in ring order for a shard key.
     fn preference(&self, key: (u64, u32)) -> Vec<NodeId> {
         let mut order = Vec::with_capacity(self.nodes.len());
-        if let Some(walk) = self.ring.get_with_replicas(&key, self.ring.len().saturating_sub(1)) {
+        if let Some(walk) = self
+            .ring
+            .get_with_replicas(&key, self.ring.len().saturating_sub(1))
+        {
             for v in walk {
                 if !order.contains(&v.node) {
                     order.push(v.node);
@@ -95,7 +101,10 @@ impl PlacementPlanner {
             chosen.swap(0, best);
         }
         for (i, node) in chosen.iter().enumerate() {
-            let entry = self.load.get_mut(node).expect("infallible: chosen from known nodes");
+            let entry = self
+                .load
+                .get_mut(node)
+                .expect("infallible: chosen from known nodes");
             entry.0 += 1;
             if i == 0 {
                 entry.1 += 1;
@@ -125,7 +134,10 @@ mod tests {
         }
         for node in nodes {
             let (replicas, leaders) = planner.load[&node];
-            assert!((55..=65).contains(&replicas), "node {node} holds {replicas} replicas");
+            assert!(
+                (55..=65).contains(&replicas),
+                "node {node} holds {replicas} replicas"
+            );
             assert!((18..=22).contains(&leaders), "node {node} leads {leaders}");
         }
     }

@@ -113,9 +113,12 @@ pub struct ControlSnapshotBuilder {
 impl RaftSnapshotBuilder<ControlRaftConfig> for ControlSnapshotBuilder {
     type SnapshotData = SnapshotData;
 
-    async fn build_snapshot(&mut self) -> Result<SnapshotOf<ControlRaftConfig, SnapshotData>, io::Error> {
+    async fn build_snapshot(
+        &mut self,
+    ) -> Result<SnapshotOf<ControlRaftConfig, SnapshotData>, io::Error> {
         let state = std::mem::replace(&mut self.state, Ok(Vec::new()))?;
-        let mut writer = ChunkWriter::start(self.engine.clone(), GroupId::CONTROL, SnapshotSlot::Current)?;
+        let mut writer =
+            ChunkWriter::start(self.engine.clone(), GroupId::CONTROL, SnapshotSlot::Current)?;
         for chunk in SnapshotData::Local(Arc::new(StateFrame(state))).chunks() {
             writer.write(chunk?)?;
         }
@@ -195,7 +198,8 @@ impl RaftStateMachine<ControlRaftConfig> for ControlStateMachine {
         for frame in snapshot.frames() {
             state = Some(codec::decode::<ControlState>(&frame?.value)?);
         }
-        let state = state.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "empty control snapshot"))?;
+        let state = state
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "empty control snapshot"))?;
         // Any snapshot but this node's own persisted one (restored at start-up) becomes
         // the persisted snapshot.
         let is_own = matches!(
@@ -203,7 +207,8 @@ impl RaftStateMachine<ControlRaftConfig> for ControlStateMachine {
             SnapshotData::Stored { engine, slot: SnapshotSlot::Current, .. } if Arc::ptr_eq(engine, &self.engine)
         );
         if !is_own {
-            let mut writer = ChunkWriter::start(self.engine.clone(), GroupId::CONTROL, SnapshotSlot::Current)?;
+            let mut writer =
+                ChunkWriter::start(self.engine.clone(), GroupId::CONTROL, SnapshotSlot::Current)?;
             for chunk in snapshot.chunks() {
                 writer.write(chunk?)?;
             }
@@ -213,7 +218,11 @@ impl RaftStateMachine<ControlRaftConfig> for ControlStateMachine {
                 codec::encode_stored(meta)?,
             );
             self.engine.write(batch)?;
-            strait_raft::snapshot::clear_slot(self.engine.as_ref(), GroupId::CONTROL, SnapshotSlot::Incoming)?;
+            strait_raft::snapshot::clear_slot(
+                self.engine.as_ref(),
+                GroupId::CONTROL,
+                SnapshotSlot::Incoming,
+            )?;
             self.flusher.flush().await?;
         }
         self.state = state;
@@ -226,7 +235,10 @@ impl RaftStateMachine<ControlRaftConfig> for ControlStateMachine {
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<SnapshotOf<ControlRaftConfig, SnapshotData>>, io::Error> {
-        let Some(meta) = self.engine.get(&keys::state(GroupId::CONTROL.0, StateKey::SnapshotMeta))? else {
+        let Some(meta) = self
+            .engine
+            .get(&keys::state(GroupId::CONTROL.0, StateKey::SnapshotMeta))?
+        else {
             return Ok(None);
         };
         let meta: SnapshotMetaOf<ControlRaftConfig> = codec::decode_stored(&meta)?;

@@ -25,7 +25,11 @@ pub struct ControlHandle {
 }
 
 impl ControlHandle {
-    pub fn new(raft: ControlRaft, view: watch::Receiver<Arc<ControlView>>, router: Arc<PeerRouter>) -> Self {
+    pub fn new(
+        raft: ControlRaft,
+        view: watch::Receiver<Arc<ControlView>>,
+        router: Arc<PeerRouter>,
+    ) -> Self {
         Self { raft, view, router }
     }
 
@@ -57,7 +61,9 @@ impl ControlHandle {
                 Ok(response) => Ok((response.data, response.log_id.index)),
                 Err(e) => match e.forward_to_leader().and_then(|f| f.leader_id) {
                     Some(leader) => self.propose_remote(leader, &command).await,
-                    None => Err(StraitError::unavailable(format!("no control-plane leader: {e}"))),
+                    None => Err(StraitError::unavailable(format!(
+                        "no control-plane leader: {e}"
+                    ))),
                 },
             };
             match attempt {
@@ -75,23 +81,35 @@ impl ControlHandle {
         }
     }
 
-    async fn propose_remote(&self, leader: u64, command: &ControlCommand) -> Result<(ControlReply, u64), StraitError> {
+    async fn propose_remote(
+        &self,
+        leader: u64,
+        command: &ControlCommand,
+    ) -> Result<(ControlReply, u64), StraitError> {
         let channel = self
             .router
             .channel(leader)
             .map_err(|e| StraitError::unavailable(e.to_string()))?;
         let body = codec::encode(command).map_err(|e| StraitError::internal(e.to_string()))?;
         let mut client = NodeInternalClient::new(channel);
-        let call = client.propose_control(ControlProposal { command: body.into() });
+        let call = client.propose_control(ControlProposal {
+            command: body.into(),
+        });
         match tokio::time::timeout(Duration::from_secs(5), call).await {
-            Ok(Ok(response)) => codec::decode(&response.into_inner().reply).map_err(|e| StraitError::internal(e.to_string())),
+            Ok(Ok(response)) => codec::decode(&response.into_inner().reply)
+                .map_err(|e| StraitError::internal(e.to_string())),
             Ok(Err(status)) => {
                 self.router.reset(leader);
-                Err(StraitError::unavailable(format!("control leader {leader}: {}", status.message())))
+                Err(StraitError::unavailable(format!(
+                    "control leader {leader}: {}",
+                    status.message()
+                )))
             }
             Err(_) => {
                 self.router.reset(leader);
-                Err(StraitError::unavailable(format!("control leader {leader} timed out")))
+                Err(StraitError::unavailable(format!(
+                    "control leader {leader} timed out"
+                )))
             }
         }
     }
@@ -99,6 +117,10 @@ impl ControlHandle {
     /// Waits (briefly) until the local replica applied `index`.
     pub async fn wait_applied(&self, index: u64) {
         let mut view = self.view.clone();
-        let _ = tokio::time::timeout(Duration::from_secs(5), view.wait_for(|v| v.applied_index >= index)).await;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            view.wait_for(|v| v.applied_index >= index),
+        )
+        .await;
     }
 }

@@ -26,7 +26,9 @@ use strait_control::{ControlRaft, ControlStateMachine, NodeInfo};
 use strait_proto::internal::node_internal_server::NodeInternalServer;
 use strait_proto::internal::raft_transport_server::RaftTransportServer;
 use strait_proto::v1::stream_service_server::StreamServiceServer;
-use strait_raft::network::{GroupNetworkFactory, GroupRegistry, MAX_MESSAGE_BYTES, PeerRouter, RaftGroupRpc, TcpDialer};
+use strait_raft::network::{
+    GroupNetworkFactory, GroupRegistry, MAX_MESSAGE_BYTES, PeerRouter, RaftGroupRpc, TcpDialer,
+};
 use strait_raft::{Clock, GroupId, LogStore, SystemClock};
 use strait_storage::{Flusher, KvEngine, SledEngine};
 use tokio::sync::watch;
@@ -43,17 +45,27 @@ use crate::shards::ShardHost;
 use crate::status::ClusterStatusProbe;
 
 /// Runs a node until `shutdown` resolves.
-pub async fn serve(config: NodeConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), NodeError> {
+pub async fn serve(
+    config: NodeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), NodeError> {
     config.validate().map_err(NodeError::Config)?;
     // openraft draws election timeouts from a seeded RNG; in production the seed is random.
     let seed: u64 = rand::random();
     DeterministicRng::<TokioRuntime>::scope(seed, run(config, shutdown, seed)).await
 }
 
-async fn run(config: NodeConfig, shutdown: impl Future<Output = ()> + Send + 'static, seed: u64) -> Result<(), NodeError> {
+async fn run(
+    config: NodeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    seed: u64,
+) -> Result<(), NodeError> {
     let node_id = config.node_id;
     std::fs::create_dir_all(&config.data_dir)?;
-    let sled = Arc::new(SledEngine::open(&config.data_dir.join("db"), config.cache_bytes)?);
+    let sled = Arc::new(SledEngine::open(
+        &config.data_dir.join("db"),
+        config.cache_bytes,
+    )?);
     let engine: Arc<dyn KvEngine> = sled;
     let flusher = Flusher::start(engine.clone(), true);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -77,7 +89,10 @@ async fn run(config: NodeConfig, shutdown: impl Future<Output = ()> + Send + 'st
     )
     .await
     .map_err(|e| NodeError::Raft(e.to_string()))?;
-    registry.insert(GroupId::CONTROL, Arc::new(RaftGroupRpc::new(control_raft.clone())));
+    registry.insert(
+        GroupId::CONTROL,
+        Arc::new(RaftGroupRpc::new(control_raft.clone())),
+    );
     let first_member = config.initial_cluster.keys().next().copied();
     if first_member == Some(node_id) && !control_raft.is_initialized().await.unwrap_or(true) {
         let members: BTreeMap<u64, BasicNode> = config
@@ -109,7 +124,12 @@ async fn run(config: NodeConfig, shutdown: impl Future<Output = ()> + Send + 'st
         config.replication_factor,
         rand::random(),
     ));
-    let probe = Arc::new(ClusterStatusProbe::new(node_id, control.clone(), host.clone(), router.clone()));
+    let probe = Arc::new(ClusterStatusProbe::new(
+        node_id,
+        control.clone(),
+        host.clone(),
+        router.clone(),
+    ));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let supervisor = tokio::spawn(DeterministicRng::<TokioRuntime>::scope(
@@ -125,7 +145,12 @@ async fn run(config: NodeConfig, shutdown: impl Future<Output = ()> + Send + 'st
             voter: true,
         })
         .collect();
-    let reconciler = tokio::spawn(crate::reconciler::run(control.clone(), probe.clone(), initial, stop_rx.clone()));
+    let reconciler = tokio::spawn(crate::reconciler::run(
+        control.clone(),
+        probe.clone(),
+        initial,
+        stop_rx.clone(),
+    ));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

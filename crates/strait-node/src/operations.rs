@@ -10,13 +10,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use strait_control::placement::PlacementPlanner;
-use strait_control::{ControlCommand, ControlError, ControlReply, GroupMeta, StreamKey, StreamMeta};
+use strait_control::{
+    ControlCommand, ControlError, ControlReply, GroupMeta, StreamKey, StreamMeta,
+};
 use strait_core::service::{
-    ChildShard, CreateStreamRequest, GetRecordsResponse, PutRecordResult, ShardDescription, StreamDescription,
+    ChildShard, CreateStreamRequest, GetRecordsResponse, PutRecordResult, ShardDescription,
+    StreamDescription,
 };
 use strait_core::{
-    IteratorError, IteratorType, MAX_RECORD_BYTES, Namespace, Record, RecordPosition, SequenceNumber, ShardId,
-    ShardIteratorToken, StoredRecord, StraitError, StraitResult, StreamArn, StreamName, StreamStatus,
+    IteratorError, IteratorType, MAX_RECORD_BYTES, Namespace, Record, RecordPosition,
+    SequenceNumber, ShardId, ShardIteratorToken, StoredRecord, StraitError, StraitResult,
+    StreamArn, StreamName, StreamStatus,
 };
 use strait_raft::Clock;
 use strait_raft::shard::{ProducerBatch, ShardRecord};
@@ -94,12 +98,14 @@ impl Operations {
         Ok(stream)
     }
 
-    fn group(&self, meta: &StreamMeta, shard: ShardId) -> StraitResult<(strait_control::ShardMeta, GroupMeta)> {
-        let shard_meta = meta
-            .shards
-            .get(&shard)
-            .cloned()
-            .ok_or_else(|| StraitError::shard_not_found(shard, &meta.key.name, &meta.key.namespace.account))?;
+    fn group(
+        &self,
+        meta: &StreamMeta,
+        shard: ShardId,
+    ) -> StraitResult<(strait_control::ShardMeta, GroupMeta)> {
+        let shard_meta = meta.shards.get(&shard).cloned().ok_or_else(|| {
+            StraitError::shard_not_found(shard, &meta.key.name, &meta.key.namespace.account)
+        })?;
         let group = self
             .control
             .view()
@@ -107,17 +113,20 @@ impl Operations {
             .groups
             .get(&shard_meta.group)
             .cloned()
-            .ok_or_else(|| StraitError::shard_not_found(shard, &meta.key.name, &meta.key.namespace.account))?;
+            .ok_or_else(|| {
+                StraitError::shard_not_found(shard, &meta.key.name, &meta.key.namespace.account)
+            })?;
         Ok((shard_meta, group))
     }
 
-    pub async fn create_stream(&self, request: CreateStreamRequest) -> StraitResult<StreamDescription> {
+    pub async fn create_stream(
+        &self,
+        request: CreateStreamRequest,
+    ) -> StraitResult<StreamDescription> {
         if request.shard_count == 0 {
-            return Err(StraitError::validation(vec![strait_core::Violation::min_value(
-                request.shard_count.to_string(),
-                "shardCount",
-                1,
-            )]));
+            return Err(StraitError::validation(vec![
+                strait_core::Violation::min_value(request.shard_count.to_string(), "shardCount", 1),
+            ]));
         }
         if request.shard_count > MAX_SHARDS_PER_STREAM {
             return Err(StraitError::limit_exceeded(format!(
@@ -131,7 +140,10 @@ impl Operations {
             name: request.stream.clone(),
         };
         if view.state.streams.contains_key(&key) {
-            return Err(StraitError::stream_exists(&request.stream, &request.namespace.account));
+            return Err(StraitError::stream_exists(
+                &request.stream,
+                &request.namespace.account,
+            ));
         }
         let nodes: Vec<u64> = view.state.nodes.keys().copied().collect();
         if nodes.is_empty() {
@@ -139,7 +151,13 @@ impl Operations {
         }
         let mut planner = PlacementPlanner::new(&nodes, view.state.load());
         let placements = (0..request.shard_count)
-            .map(|ordinal| planner.place(view.state.next_incarnation, ordinal, self.replication_factor))
+            .map(|ordinal| {
+                planner.place(
+                    view.state.next_incarnation,
+                    ordinal,
+                    self.replication_factor,
+                )
+            })
             .collect();
         let reply = self
             .control
@@ -154,26 +172,39 @@ impl Operations {
             .await?;
         match reply {
             ControlReply::StreamCreated { .. } => {
-                self.describe_stream(&request.namespace, &request.stream).await
+                self.describe_stream(&request.namespace, &request.stream)
+                    .await
             }
             ControlReply::Rejected(e) => Err(control_error(e, &request.namespace)),
             ControlReply::Done => Err(StraitError::internal("unexpected control reply")),
         }
     }
 
-    pub async fn delete_stream(&self, namespace: &Namespace, name: &StreamName) -> StraitResult<()> {
+    pub async fn delete_stream(
+        &self,
+        namespace: &Namespace,
+        name: &StreamName,
+    ) -> StraitResult<()> {
         self.stream(namespace, name)?;
         let key = StreamKey {
             namespace: namespace.clone(),
             name: name.clone(),
         };
-        match self.control.propose(ControlCommand::DeleteStream { key }).await? {
+        match self
+            .control
+            .propose(ControlCommand::DeleteStream { key })
+            .await?
+        {
             ControlReply::Rejected(e) => Err(control_error(e, namespace)),
             _ => Ok(()),
         }
     }
 
-    pub async fn describe_stream(&self, namespace: &Namespace, name: &StreamName) -> StraitResult<StreamDescription> {
+    pub async fn describe_stream(
+        &self,
+        namespace: &Namespace,
+        name: &StreamName,
+    ) -> StraitResult<StreamDescription> {
         let stream = self.stream(namespace, name)?;
         let view = self.control.view();
         let shards = stream
@@ -186,7 +217,10 @@ impl Operations {
                     parent: shard.parent,
                     adjacent_parent: shard.adjacent_parent,
                     hash_range: shard.range,
-                    starting_sequence_number: SequenceNumber::starting(stream.incarnation, shard.id),
+                    starting_sequence_number: SequenceNumber::starting(
+                        stream.incarnation,
+                        shard.id,
+                    ),
                     ending_sequence_number: shard
                         .ending
                         .and_then(|end| SequenceNumber::new(stream.incarnation, shard.id, end)),
@@ -259,7 +293,10 @@ impl Operations {
             // Each shard is its own group with its own dedup table, so one caller
             // sequence serves every shard the request touches.
             let (producer, sequence) = producer.unwrap_or_else(|| {
-                (self.producer_id, self.producer_sequence.fetch_add(1, Ordering::Relaxed))
+                (
+                    self.producer_id,
+                    self.producer_sequence.fetch_add(1, Ordering::Relaxed),
+                )
             });
             let batch = ProducerBatch {
                 producer,
@@ -285,14 +322,17 @@ impl Operations {
             for (n, i) in indexes.into_iter().enumerate() {
                 results[i] = Some(match &result {
                     Ok(appended) => {
-                        let position = RecordPosition::new(appended.index, appended.first_offset + n as u32);
+                        let position =
+                            RecordPosition::new(appended.index, appended.first_offset + n as u32);
                         match SequenceNumber::new(stream.incarnation, shard, position) {
                             Some(sequence_number) => PutRecordResult::Ok {
                                 shard,
                                 sequence_number,
                             },
                             None => PutRecordResult::Err {
-                                error: StraitError::internal("record offset beyond the sequence number range"),
+                                error: StraitError::internal(
+                                    "record offset beyond the sequence number range",
+                                ),
                             },
                         }
                     }
@@ -337,25 +377,47 @@ impl Operations {
         Ok(token.encode(&self.control.view().state.iterator_secret))
     }
 
-    pub async fn get_records(&self, iterator: &str, limit: u32) -> StraitResult<GetRecordsResponse> {
+    pub async fn get_records(
+        &self,
+        iterator: &str,
+        limit: u32,
+    ) -> StraitResult<GetRecordsResponse> {
         let now_ms = self.clock.now_ms();
         let view = self.control.view();
-        let token = ShardIteratorToken::decode(iterator, &view.state.iterator_secret, now_ms).map_err(|e| match e {
-            IteratorError::Invalid => StraitError::invalid_iterator(),
-            IteratorError::Expired { issued_at_ms, now_ms } => StraitError::expired_iterator(issued_at_ms, now_ms),
-        })?;
+        let token = ShardIteratorToken::decode(iterator, &view.state.iterator_secret, now_ms)
+            .map_err(|e| match e {
+                IteratorError::Invalid => StraitError::invalid_iterator(),
+                IteratorError::Expired {
+                    issued_at_ms,
+                    now_ms,
+                } => StraitError::expired_iterator(issued_at_ms, now_ms),
+            })?;
         let stream = self
             .data_stream(&token.namespace, &token.stream)
             .ok()
             .filter(|s| s.incarnation == token.incarnation)
-            .ok_or_else(|| StraitError::shard_not_found(token.shard, &token.stream, &token.namespace.account))?;
+            .ok_or_else(|| {
+                StraitError::shard_not_found(token.shard, &token.stream, &token.namespace.account)
+            })?;
         let (shard_meta, group) = self.group(&stream, token.shard)?;
-        let limit = if limit == 0 { MAX_GET_RECORDS_LIMIT } else { limit.min(MAX_GET_RECORDS_LIMIT) };
+        let limit = if limit == 0 {
+            MAX_GET_RECORDS_LIMIT
+        } else {
+            limit.min(MAX_GET_RECORDS_LIMIT)
+        };
         let (records, tip) = self
             .shards
-            .read(&group, token.position, limit as usize, MAX_GET_RECORDS_BYTES)
+            .read(
+                &group,
+                token.position,
+                limit as usize,
+                MAX_GET_RECORDS_BYTES,
+            )
             .await?;
-        let next_position = records.last().map(|r| r.position.successor()).unwrap_or(token.position);
+        let next_position = records
+            .last()
+            .map(|r| r.position.successor())
+            .unwrap_or(token.position);
         let millis_behind_latest = match records.last() {
             Some(last) if tip.last_record.is_some_and(|end| end > last.position) => {
                 tip.last_arrival_ms.saturating_sub(last.arrival_ms)
@@ -366,7 +428,11 @@ impl Operations {
             .into_iter()
             .filter_map(|r| {
                 Some(StoredRecord {
-                    sequence_number: SequenceNumber::new(stream.incarnation, token.shard, r.position)?,
+                    sequence_number: SequenceNumber::new(
+                        stream.incarnation,
+                        token.shard,
+                        r.position,
+                    )?,
                     partition_key: r.partition_key,
                     data: r.data,
                     arrival_ms: r.arrival_ms,
@@ -412,8 +478,14 @@ impl Operations {
 fn control_error(error: ControlError, namespace: &Namespace) -> StraitError {
     match error {
         ControlError::StreamExists(name) => StraitError::stream_exists(&name, &namespace.account),
-        ControlError::StreamNotFound(name) => StraitError::stream_not_found(&name, &namespace.account),
-        ControlError::AlreadyBootstrapped => StraitError::internal("the cluster is already bootstrapped"),
-        ControlError::InvalidPlacement(e) => StraitError::unavailable(format!("placement rejected: {e}")),
+        ControlError::StreamNotFound(name) => {
+            StraitError::stream_not_found(&name, &namespace.account)
+        }
+        ControlError::AlreadyBootstrapped => {
+            StraitError::internal("the cluster is already bootstrapped")
+        }
+        ControlError::InvalidPlacement(e) => {
+            StraitError::unavailable(format!("placement rejected: {e}"))
+        }
     }
 }

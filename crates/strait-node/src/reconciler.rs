@@ -53,18 +53,32 @@ pub async fn run(
             .streams
             .values()
             .filter(|s| s.status == StreamStatus::Creating)
-            .map(|s| (s.key.clone(), s.incarnation, s.shards.values().map(|sh| sh.group).collect()))
+            .map(|s| {
+                (
+                    s.key.clone(),
+                    s.incarnation,
+                    s.shards.values().map(|sh| sh.group).collect(),
+                )
+            })
             .collect();
         if creating.is_empty() {
             continue;
         }
         let (leaders, _) = probe.group_leaders().await;
         for (key, incarnation, groups) in creating {
-            if groups.iter().all(|g| leaders.get(g).copied().flatten().is_some()) {
+            if groups
+                .iter()
+                .all(|g| leaders.get(g).copied().flatten().is_some())
+            {
                 let name = key.name.clone();
-                match control.propose(ControlCommand::ActivateStream { key, incarnation }).await {
+                match control
+                    .propose(ControlCommand::ActivateStream { key, incarnation })
+                    .await
+                {
                     Ok(_) => tracing::info!(stream = %name, "stream active"),
-                    Err(e) => tracing::warn!(stream = %name, error = %e, "activation failed; retrying"),
+                    Err(e) => {
+                        tracing::warn!(stream = %name, error = %e, "activation failed; retrying")
+                    }
                 }
             }
         }

@@ -78,7 +78,11 @@ impl ShardAccess {
         {
             return Some(leader);
         }
-        self.leader_hints.lock().expect("hint lock").get(&group).copied()
+        self.leader_hints
+            .lock()
+            .expect("hint lock")
+            .get(&group)
+            .copied()
     }
 
     fn target(&self, meta: &GroupMeta, attempt: usize) -> u64 {
@@ -107,7 +111,11 @@ impl ShardAccess {
     }
 
     /// Commits one producer batch on the group's leader.
-    pub async fn append(&self, meta: &GroupMeta, batch: ProducerBatch) -> Result<Appended, StraitError> {
+    pub async fn append(
+        &self,
+        meta: &GroupMeta,
+        batch: ProducerBatch,
+    ) -> Result<Appended, StraitError> {
         let group = GroupId(meta.id);
         let deadline = tokio::time::Instant::now() + APPEND_DEADLINE;
         let mut backoff = Duration::from_millis(25);
@@ -148,13 +156,23 @@ impl ShardAccess {
         )))
     }
 
-    async fn append_local(&self, group: GroupId, batch: ProducerBatch) -> Result<Appended, Attempt> {
+    async fn append_local(
+        &self,
+        group: GroupId,
+        batch: ProducerBatch,
+    ) -> Result<Appended, Attempt> {
         let shard = self
             .host
             .get(group)
             .ok_or_else(|| Attempt::Retry(format!("group {group} not hosted here")))?;
         match shard.batcher.append(batch).await {
-            Ok(BatchOutcome::Committed { index, first_offset }) => Ok(Appended { index, first_offset }),
+            Ok(BatchOutcome::Committed {
+                index,
+                first_offset,
+            }) => Ok(Appended {
+                index,
+                first_offset,
+            }),
             Ok(BatchOutcome::ShardSealed) | Err(AppendError::Sealed) => Err(Attempt::Fail(
                 StraitError::unavailable("the shard was closed by a reshard; retry"),
             )),
@@ -163,8 +181,15 @@ impl ShardAccess {
         }
     }
 
-    async fn append_remote(&self, target: u64, group: GroupId, batch: &ProducerBatch) -> Result<Appended, Attempt> {
-        let mut client = self.client(target).map_err(|e| Attempt::Retry(e.to_string()))?;
+    async fn append_remote(
+        &self,
+        target: u64,
+        group: GroupId,
+        batch: &ProducerBatch,
+    ) -> Result<Appended, Attempt> {
+        let mut client = self
+            .client(target)
+            .map_err(|e| Attempt::Retry(e.to_string()))?;
         let request = AppendRecordsRequest {
             group_id: group.0,
             producer_id: batch.producer,
@@ -210,10 +235,9 @@ impl ShardAccess {
             if target == self.node_id
                 && let Some(local) = self.host.get(group)
             {
-                let records = local
-                    .reader
-                    .read(from, limit, max_bytes)
-                    .map_err(|e| StraitError::internal(format!("reading shard group {}: {e}", meta.id)))?;
+                let records = local.reader.read(from, limit, max_bytes).map_err(|e| {
+                    StraitError::internal(format!("reading shard group {}: {e}", meta.id))
+                })?;
                 return Ok((records, local.reader.tip()));
             }
             let request = ReadRecordsRequest {
@@ -224,7 +248,9 @@ impl ShardAccess {
                 max_bytes: max_bytes as u64,
             };
             let result = match self.client(target) {
-                Ok(mut client) => tokio::time::timeout(HOP_TIMEOUT, client.read_records(request)).await,
+                Ok(mut client) => {
+                    tokio::time::timeout(HOP_TIMEOUT, client.read_records(request)).await
+                }
                 Err(e) => {
                     last = e;
                     continue;
@@ -275,8 +301,12 @@ impl ShardAccess {
                     let call = client.get_shard_tip(ShardTipRequest { group_id: group.0 });
                     match tokio::time::timeout(HOP_TIMEOUT, call).await {
                         Ok(Ok(tip)) => return Ok(tip_from_proto(tip.into_inner())),
-                        Ok(Err(status)) => last = StraitError::unavailable(status.message().to_string()),
-                        Err(_) => last = StraitError::unavailable(format!("node {target} timed out")),
+                        Ok(Err(status)) => {
+                            last = StraitError::unavailable(status.message().to_string())
+                        }
+                        Err(_) => {
+                            last = StraitError::unavailable(format!("node {target} timed out"))
+                        }
                     }
                 }
                 Err(e) => last = e,
@@ -286,7 +316,11 @@ impl ShardAccess {
     }
 
     /// The first position at or after `timestamp_ms`.
-    pub async fn find_timestamp(&self, meta: &GroupMeta, timestamp_ms: u64) -> Result<RecordPosition, StraitError> {
+    pub async fn find_timestamp(
+        &self,
+        meta: &GroupMeta,
+        timestamp_ms: u64,
+    ) -> Result<RecordPosition, StraitError> {
         let group = GroupId(meta.id);
         let mut last = StraitError::unavailable(format!("shard group {} has no replica", meta.id));
         for attempt in 0..meta.replicas.len().max(1) * 2 {
@@ -310,8 +344,12 @@ impl ShardAccess {
                             let r = r.into_inner();
                             return Ok(RecordPosition::new(r.index, r.offset));
                         }
-                        Ok(Err(status)) => last = StraitError::unavailable(status.message().to_string()),
-                        Err(_) => last = StraitError::unavailable(format!("node {target} timed out")),
+                        Ok(Err(status)) => {
+                            last = StraitError::unavailable(status.message().to_string())
+                        }
+                        Err(_) => {
+                            last = StraitError::unavailable(format!("node {target} timed out"))
+                        }
                     }
                 }
                 Err(e) => last = e,
@@ -336,9 +374,14 @@ fn classify(router: &PeerRouter, target: u64, status: tonic::Status) -> Attempt 
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok()),
         ),
-        SHARD_SEALED => Attempt::Fail(StraitError::unavailable("the shard was closed by a reshard; retry")),
+        SHARD_SEALED => Attempt::Fail(StraitError::unavailable(
+            "the shard was closed by a reshard; retry",
+        )),
         _ => {
-            if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled) {
+            if matches!(
+                status.code(),
+                tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+            ) {
                 router.reset(target);
             }
             Attempt::Retry(format!("node {target}: {}", status.message()))
@@ -362,7 +405,8 @@ pub fn tip_to_proto(tip: &ShardTip) -> strait_proto::internal::ShardTip {
 pub fn tip_from_proto(tip: strait_proto::internal::ShardTip) -> ShardTip {
     ShardTip {
         applied_index: tip.next_index,
-        last_record: (tip.next_offset == 1).then(|| RecordPosition::new(tip.first_index, tip.first_offset)),
+        last_record: (tip.next_offset == 1)
+            .then(|| RecordPosition::new(tip.first_index, tip.first_offset)),
         last_arrival_ms: tip.last_arrival_ms,
         sealed_at: None,
     }

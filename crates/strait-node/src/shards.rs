@@ -77,11 +77,20 @@ impl ShardHost {
 
     /// The local replica of `group`, if this node hosts it.
     pub fn get(&self, group: GroupId) -> Option<Arc<LocalShard>> {
-        self.shards.lock().expect("shard host lock").get(&group).cloned()
+        self.shards
+            .lock()
+            .expect("shard host lock")
+            .get(&group)
+            .cloned()
     }
 
     pub fn all(&self) -> Vec<Arc<LocalShard>> {
-        self.shards.lock().expect("shard host lock").values().cloned().collect()
+        self.shards
+            .lock()
+            .expect("shard host lock")
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Brings the hosted groups in line with `view`.
@@ -97,7 +106,13 @@ impl ShardHost {
             }
         }
 
-        let running: BTreeSet<GroupId> = self.shards.lock().expect("shard host lock").keys().copied().collect();
+        let running: BTreeSet<GroupId> = self
+            .shards
+            .lock()
+            .expect("shard host lock")
+            .keys()
+            .copied()
+            .collect();
         for (&group, meta) in &desired {
             if running.contains(&group) {
                 continue;
@@ -119,17 +134,29 @@ impl ShardHost {
         }
     }
 
-    async fn start(&self, group: GroupId, meta: &GroupMeta, view: &ControlView) -> Result<(), String> {
+    async fn start(
+        &self,
+        group: GroupId,
+        meta: &GroupMeta,
+        view: &ControlView,
+    ) -> Result<(), String> {
         let floor = Arc::new(AppliedFloor::default());
-        let log = LogStore::new(self.engine.clone(), self.flusher.clone(), group, Some(floor.clone()));
-        let sm = ShardStateMachine::open(self.engine.clone(), group, floor).map_err(|e| e.to_string())?;
+        let log = LogStore::new(
+            self.engine.clone(),
+            self.flusher.clone(),
+            group,
+            Some(floor.clone()),
+        );
+        let sm = ShardStateMachine::open(self.engine.clone(), group, floor)
+            .map_err(|e| e.to_string())?;
         let tip = sm.subscribe_tip();
         let network = GroupNetworkFactory::new(self.router.clone(), group);
         let config = self.tuning.config(&format!("shard-{}", group.0));
         let raft = ShardRaft::new(self.node_id, config, network, log, sm)
             .await
             .map_err(|e| e.to_string())?;
-        self.registry.insert(group, Arc::new(RaftGroupRpc::new(raft.clone())));
+        self.registry
+            .insert(group, Arc::new(RaftGroupRpc::new(raft.clone())));
         let batcher = ShardBatcher::start(raft.clone(), self.clock.clone());
         let reader = ShardReader::new(self.engine.clone(), group, tip);
         let shard = Arc::new(LocalShard {
@@ -138,13 +165,23 @@ impl ShardHost {
             batcher,
             reader,
         });
-        self.shards.lock().expect("shard host lock").insert(group, shard);
+        self.shards
+            .lock()
+            .expect("shard host lock")
+            .insert(group, shard);
 
-        if meta.replicas.first() == Some(&self.node_id) && !raft.is_initialized().await.unwrap_or(true) {
+        if meta.replicas.first() == Some(&self.node_id)
+            && !raft.is_initialized().await.unwrap_or(true)
+        {
             let members: BTreeMap<u64, BasicNode> = meta
                 .replicas
                 .iter()
-                .filter_map(|id| view.state.nodes.get(id).map(|n| (*id, BasicNode::new(&n.address))))
+                .filter_map(|id| {
+                    view.state
+                        .nodes
+                        .get(id)
+                        .map(|n| (*id, BasicNode::new(&n.address)))
+                })
                 .collect();
             if let Err(e) = raft.initialize(members).await {
                 tracing::debug!(%group, error = %e, "shard group already initialized");
@@ -192,7 +229,9 @@ fn stored_groups(engine: &dyn KvEngine) -> std::io::Result<BTreeSet<GroupId>> {
     for pair in engine.scan(&start, &end) {
         let (key, _) = pair?;
         if key.len() >= 9 {
-            groups.insert(GroupId(u64::from_be_bytes(key[1..9].try_into().expect("infallible: length checked"))));
+            groups.insert(GroupId(u64::from_be_bytes(
+                key[1..9].try_into().expect("infallible: length checked"),
+            )));
         }
     }
     Ok(groups)

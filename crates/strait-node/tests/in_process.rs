@@ -9,7 +9,11 @@ use strait_proto::v1::{self as pb};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_node_serves_puts_and_reads() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let listen: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let config = NodeConfig::single(1, listen, dir.path().to_path_buf());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -26,7 +30,10 @@ async fn a_single_node_serves_puts_and_reads() {
         match client.cluster_status(pb::ClusterStatusRequest {}).await {
             Ok(s) if s.get_ref().ready => break,
             other => {
-                assert!(tokio::time::Instant::now() < deadline, "never ready: {other:?}");
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "never ready: {other:?}"
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -53,7 +60,10 @@ async fn a_single_node_serves_puts_and_reads() {
         if d.status == "ACTIVE" {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "stream never active");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stream never active"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let put = client

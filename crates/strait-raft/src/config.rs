@@ -48,6 +48,10 @@ impl RaftTuning {
             purge_batch_size: 256,
             ..Default::default()
         };
-        Arc::new(config.validate().expect("infallible: the tuning keeps heartbeat below election timeout"))
+        Arc::new(
+            config
+                .validate()
+                .expect("infallible: the tuning keeps heartbeat below election timeout"),
+        )
     }
 }

@@ -44,7 +44,8 @@ impl AppliedFloor {
 
     /// Records the applied index (which may go down when a snapshot replaces the state).
     pub fn set(&self, applied: Option<u64>) {
-        self.0.store(applied.map_or(0, |i| i + 1), Ordering::Release);
+        self.0
+            .store(applied.map_or(0, |i| i + 1), Ordering::Release);
     }
 }
 
@@ -95,7 +96,10 @@ impl<C> LogStore<C> {
 
     fn write_state<T: Serialize>(&self, kind: StateKey, value: &T) -> io::Result<()> {
         let mut batch = WriteBatch::new();
-        batch.put(keys::state(self.group.0, kind), codec::encode_stored(value)?);
+        batch.put(
+            keys::state(self.group.0, kind),
+            codec::encode_stored(value)?,
+        );
         self.engine.write(batch)
     }
 
@@ -207,7 +211,9 @@ where
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogIdOf<C>>, io::Error> {
-        Ok(self.read_state::<Option<LogIdOf<C>>>(StateKey::Committed)?.flatten())
+        Ok(self
+            .read_state::<Option<LogIdOf<C>>>(StateKey::Committed)?
+            .flatten())
     }
 
     async fn append<I>(&mut self, entries: I, callback: IOFlushed<C>) -> Result<(), io::Error>
@@ -217,7 +223,10 @@ where
     {
         let mut batch = WriteBatch::new();
         for entry in entries {
-            batch.put(keys::log(self.group.0, entry.index()), codec::encode_stored(&entry)?);
+            batch.put(
+                keys::log(self.group.0, entry.index()),
+                codec::encode_stored(&entry)?,
+            );
         }
         self.engine.write(batch)?;
         self.flusher

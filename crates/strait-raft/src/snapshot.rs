@@ -139,11 +139,17 @@ fn decode_chunk(chunk: &Bytes) -> io::Result<Vec<Frame>> {
     let mut frames = Vec::new();
     while payload.has_remaining() {
         if payload.remaining() < 4 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "truncated snapshot frame"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "truncated snapshot frame",
+            ));
         }
         let len = payload.get_u32() as usize;
         if payload.remaining() < len {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "truncated snapshot frame"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "truncated snapshot frame",
+            ));
         }
         frames.push(codec::decode(&payload.split_to(len))?);
     }
@@ -160,7 +166,11 @@ pub struct ChunkWriter {
 
 impl ChunkWriter {
     /// Starts a new snapshot in `slot`, dropping whatever was there.
-    pub fn start(engine: Arc<dyn KvEngine>, group: GroupId, slot: SnapshotSlot) -> io::Result<Self> {
+    pub fn start(
+        engine: Arc<dyn KvEngine>,
+        group: GroupId,
+        slot: SnapshotSlot,
+    ) -> io::Result<Self> {
         clear_slot(engine.as_ref(), group, slot)?;
         Ok(Self {
             engine,
@@ -174,7 +184,10 @@ impl ChunkWriter {
     pub fn write(&mut self, chunk: Bytes) -> io::Result<()> {
         checksum::open(&chunk).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         let mut batch = WriteBatch::new();
-        batch.put(keys::snapshot_chunk(self.group.0, self.slot, self.next), chunk);
+        batch.put(
+            keys::snapshot_chunk(self.group.0, self.slot, self.next),
+            chunk,
+        );
         self.engine.write(batch)?;
         self.next += 1;
         Ok(())
@@ -222,13 +235,17 @@ mod tests {
     fn a_large_snapshot_moves_in_several_chunks_and_round_trips() {
         let source = SnapshotData::Local(Arc::new(Numbers(40, 100_000)));
         let engine: Arc<dyn KvEngine> = Arc::new(MemoryEngine::new());
-        let mut writer = ChunkWriter::start(engine.clone(), GroupId(7), SnapshotSlot::Incoming).unwrap();
+        let mut writer =
+            ChunkWriter::start(engine.clone(), GroupId(7), SnapshotSlot::Incoming).unwrap();
         let mut chunks = 0;
         for chunk in source.chunks() {
             writer.write(chunk.unwrap()).unwrap();
             chunks += 1;
         }
-        assert!(chunks >= 3, "4 MB of frames must span several chunks, got {chunks}");
+        assert!(
+            chunks >= 3,
+            "4 MB of frames must span several chunks, got {chunks}"
+        );
         let stored = writer.finish();
         let keys: Vec<u64> = stored.frames().map(|f| f.unwrap().key).collect();
         assert_eq!(keys, (0..40).collect::<Vec<_>>());

@@ -144,7 +144,9 @@ impl KvEngine for SledEngine {
 
     fn flush(&self) -> io::Result<()> {
         if self.poisoned.load(Ordering::Acquire) {
-            return Err(io::Error::other("storage poisoned by an earlier flush failure"));
+            return Err(io::Error::other(
+                "storage poisoned by an earlier flush failure",
+            ));
         }
         match self.db.flush() {
             Ok(_) => Ok(()),
@@ -198,7 +200,9 @@ impl MemoryEngine {
         if start >= end {
             return Vec::new();
         }
-        let range = s.live.range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)));
+        let range = s
+            .live
+            .range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)));
         let pairs = range.map(|(k, v)| Ok((k.clone(), v.clone())));
         if reverse {
             pairs.rev().collect()
@@ -210,7 +214,13 @@ impl MemoryEngine {
 
 impl KvEngine for MemoryEngine {
     fn get(&self, key: &[u8]) -> io::Result<Option<Bytes>> {
-        Ok(self.inner.lock().expect("memory engine lock").live.get(key).cloned())
+        Ok(self
+            .inner
+            .lock()
+            .expect("memory engine lock")
+            .live
+            .get(key)
+            .cloned())
     }
 
     fn scan(&self, start: &[u8], end: &[u8]) -> KvIter<'_> {
@@ -254,7 +264,10 @@ mod tests {
         b.put(&b"b1"[..], &b"z"[..]);
         engine.write(b).unwrap();
         let keys: Vec<_> = engine.scan(b"a", b"b").map(|r| r.unwrap().0).collect();
-        assert_eq!(keys, vec![Bytes::from_static(b"a1"), Bytes::from_static(b"a2")]);
+        assert_eq!(
+            keys,
+            vec![Bytes::from_static(b"a1"), Bytes::from_static(b"a2")]
+        );
         let rev: Vec<_> = engine.scan_rev(b"a", b"c").map(|r| r.unwrap().0).collect();
         assert_eq!(rev[0], Bytes::from_static(b"b1"));
         let mut b = WriteBatch::new();
@@ -298,6 +311,9 @@ mod tests {
         engine.fail_flushes(true);
         assert!(engine.flush().is_err());
         engine.fail_flushes(false);
-        assert!(engine.flush().is_err(), "a flush after a failure must not report success");
+        assert!(
+            engine.flush().is_err(),
+            "a flush after a failure must not report success"
+        );
     }
 }

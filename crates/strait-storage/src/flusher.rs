@@ -55,7 +55,8 @@ impl Flusher {
         self.request(Box::new(move |r| {
             let _ = tx.send(r);
         }));
-        rx.await.unwrap_or_else(|_| Err(io::Error::other("flusher stopped")))
+        rx.await
+            .unwrap_or_else(|_| Err(io::Error::other("flusher stopped")))
     }
 
     pub fn stats(&self) -> &FlushStats {
@@ -80,7 +81,9 @@ async fn run(
             engine.flush()
         };
         stats.flushes.fetch_add(1, Ordering::Relaxed);
-        stats.requests.fetch_add(pending.len() as u64, Ordering::Relaxed);
+        stats
+            .requests
+            .fetch_add(pending.len() as u64, Ordering::Relaxed);
         if let Err(e) = &result {
             tracing::error!(error = %e, waiters = pending.len(), "flush failed");
         }

@@ -17,7 +17,10 @@ pub struct ReadBack {
 }
 
 /// Reads every shard of `stream` from TRIM_HORIZON until each is caught up.
-pub async fn read_all(client: &mut StreamServiceClient<Channel>, stream: &str) -> Result<Vec<ReadBack>> {
+pub async fn read_all(
+    client: &mut StreamServiceClient<Channel>,
+    stream: &str,
+) -> Result<Vec<ReadBack>> {
     let shards = client
         .list_shards(pb::ListShardsRequest {
             stream: stream.to_string(),
@@ -69,7 +72,11 @@ pub fn assert_sequence_numbers_increase(records: &[ReadBack]) {
     let mut last: BTreeMap<&str, &str> = BTreeMap::new();
     for record in records {
         if let Some(previous) = last.insert(&record.shard_id, &record.sequence_number) {
-            assert_eq!(record.sequence_number.len(), 56, "sequence numbers have 56 digits");
+            assert_eq!(
+                record.sequence_number.len(),
+                56,
+                "sequence numbers have 56 digits"
+            );
             assert!(
                 record.sequence_number.as_str() > previous,
                 "sequence numbers must increase within {}: {previous} then {}",

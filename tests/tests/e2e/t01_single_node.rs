@@ -12,7 +12,11 @@ async fn records_put_on_one_node_read_back_exactly() -> anyhow::Result<()> {
     let mut client = cluster.client(1).await?;
 
     // Kinesis' routing test vectors: "a" → shard 0, "b" → shard 1, "e" → shard 2.
-    for (key, shard) in [("a", "shardId-000000000000"), ("b", "shardId-000000000001"), ("e", "shardId-000000000002")] {
+    for (key, shard) in [
+        ("a", "shardId-000000000000"),
+        ("b", "shardId-000000000001"),
+        ("e", "shardId-000000000002"),
+    ] {
         let (got, _) = put(&mut client, "orders", key, key.as_bytes()).await?;
         assert_eq!(got, shard, "partition key {key}");
     }
@@ -57,10 +61,16 @@ async fn bad_requests_get_kinesis_errors() -> anyhow::Result<()> {
     let unknown = put(&mut client, "nope", "k", b"x").await.unwrap_err();
     let status = unknown.downcast_ref::<tonic::Status>().expect("a status");
     assert_eq!(error_type(status), "ResourceNotFoundException");
-    assert_eq!(status.message(), "Stream nope under account 000000000000 not found.");
+    assert_eq!(
+        status.message(),
+        "Stream nope under account 000000000000 not found."
+    );
 
     let empty_key = put(&mut client, "errors", "", b"x").await.unwrap_err();
-    assert_eq!(error_type(empty_key.downcast_ref().unwrap()), "ValidationException");
+    assert_eq!(
+        error_type(empty_key.downcast_ref().unwrap()),
+        "ValidationException"
+    );
 
     let too_big = client
         .put_record(pb::PutRecordRequest {
@@ -107,7 +117,11 @@ async fn bad_requests_get_kinesis_errors() -> anyhow::Result<()> {
         .await
         .unwrap_err();
     assert_eq!(error_type(&other_shard), "InvalidArgumentException");
-    assert!(other_shard.message().starts_with("Invalid StartingSequenceNumber"));
+    assert!(
+        other_shard
+            .message()
+            .starts_with("Invalid StartingSequenceNumber")
+    );
 
     // The node still serves after all of that, and the record is there.
     let records = read_all(&mut client, "errors").await?;

@@ -38,7 +38,9 @@ fn data(key: usize, counter: usize) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_loses_no_acknowledged_record() -> Result<()> {
-    let cluster = Arc::new(Mutex::new(TestCluster::start(3, ClusterOptions::default()).await?));
+    let cluster = Arc::new(Mutex::new(
+        TestCluster::start(3, ClusterOptions::default()).await?,
+    ));
     cluster.lock().await.create_stream(1, "load", 4).await?;
     let clients = {
         let c = cluster.lock().await;
@@ -146,7 +148,11 @@ async fn a_killed_node_loses_no_acknowledged_record() -> Result<()> {
         let text = String::from_utf8(record.data.clone())?;
         let counter: usize = text.rsplit(':').next().unwrap_or_default().parse()?;
         if let Some(previous) = last_counter.insert(record.partition_key.clone(), counter) {
-            assert!(counter > previous, "{}: counter {counter} after {previous}", record.partition_key);
+            assert!(
+                counter > previous,
+                "{}: counter {counter} after {previous}",
+                record.partition_key
+            );
         }
     }
 
@@ -154,7 +160,12 @@ async fn a_killed_node_loses_no_acknowledged_record() -> Result<()> {
     let mut guard = cluster.lock().await;
     guard.restart(3)?;
     guard.wait_ready(Duration::from_secs(60)).await?;
-    let status = guard.client(3).await?.cluster_status(pb::ClusterStatusRequest {}).await?.into_inner();
+    let status = guard
+        .client(3)
+        .await?
+        .cluster_status(pb::ClusterStatusRequest {})
+        .await?
+        .into_inner();
     let per_shard: BTreeMap<String, usize> = records.iter().fold(BTreeMap::new(), |mut m, r| {
         *m.entry(r.shard_id.clone()).or_default() += 1;
         m
@@ -178,7 +189,9 @@ async fn a_killed_node_loses_no_acknowledged_record() -> Result<()> {
                     })
                     .await?
                     .into_inner();
-                let Some(last) = response.records.last() else { break };
+                let Some(last) = response.records.last() else {
+                    break;
+                };
                 (index, offset) = (last.log_index, last.offset + 1);
                 count += response.records.len();
             }
@@ -186,7 +199,11 @@ async fn a_killed_node_loses_no_acknowledged_record() -> Result<()> {
                 break;
             }
             if Instant::now() > deadline {
-                bail!("node 3 holds {count} of {expected} records of {}\n{}", group.shard_id, guard.logs());
+                bail!(
+                    "node 3 holds {count} of {expected} records of {}\n{}",
+                    group.shard_id,
+                    guard.logs()
+                );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -53,8 +53,17 @@ async fn a_lagging_replica_catches_up_by_snapshot() -> Result<()> {
 
     cluster.restart(3)?;
     cluster.wait_ready(Duration::from_secs(60)).await?;
-    let status = cluster.client(3).await?.cluster_status(pb::ClusterStatusRequest {}).await?.into_inner();
-    let group = status.groups.iter().find(|g| g.stream == "big").expect("the stream's group");
+    let status = cluster
+        .client(3)
+        .await?
+        .cluster_status(pb::ClusterStatusRequest {})
+        .await?
+        .into_inner();
+    let group = status
+        .groups
+        .iter()
+        .find(|g| g.stream == "big")
+        .expect("the stream's group");
     let channel = tonic::transport::Endpoint::from_shared(cluster.endpoint(3))?.connect_lazy();
     let mut internal = NodeInternalClient::new(channel).max_decoding_message_size(64 << 20);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -72,16 +81,26 @@ async fn a_lagging_replica_catches_up_by_snapshot() -> Result<()> {
                 })
                 .await?
                 .into_inner();
-            let Some(last) = response.records.last() else { break };
+            let Some(last) = response.records.last() else {
+                break;
+            };
             (index, offset) = (last.log_index, last.offset + 1);
             got.extend(response.records.into_iter().map(|r| r.data.to_vec()));
         }
         if got.len() == expected.len() {
-            assert_eq!(got, expected, "node 3 serves every record with its bytes, in order");
+            assert_eq!(
+                got, expected,
+                "node 3 serves every record with its bytes, in order"
+            );
             break;
         }
         if Instant::now() > deadline {
-            bail!("node 3 holds {} of {} records\n{}", got.len(), expected.len(), cluster.logs());
+            bail!(
+                "node 3 holds {} of {} records\n{}",
+                got.len(),
+                expected.len(),
+                cluster.logs()
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

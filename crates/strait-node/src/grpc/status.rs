@@ -12,21 +12,30 @@ pub fn to_status(error: StraitError) -> Status {
     let code = match &error {
         StraitError::ResourceNotFound { .. } => Code::NotFound,
         StraitError::ResourceInUse { .. } => Code::FailedPrecondition,
-        StraitError::InvalidArgument { .. } | StraitError::Validation { .. } => Code::InvalidArgument,
+        StraitError::InvalidArgument { .. } | StraitError::Validation { .. } => {
+            Code::InvalidArgument
+        }
         StraitError::LimitExceeded { .. } | StraitError::ProvisionedThroughputExceeded { .. } => {
             Code::ResourceExhausted
         }
-        StraitError::ExpiredIterator { .. } | StraitError::ExpiredNextToken { .. } => Code::OutOfRange,
+        StraitError::ExpiredIterator { .. } | StraitError::ExpiredNextToken { .. } => {
+            Code::OutOfRange
+        }
         StraitError::Unavailable { .. } => Code::Unavailable,
         StraitError::Internal { .. } => Code::Internal,
     };
-    with_type(Status::new(code, error.message().to_string()), error.kinesis_type())
+    with_type(
+        Status::new(code, error.message().to_string()),
+        error.kinesis_type(),
+    )
 }
 
 /// Attaches an error type name to a status.
 pub fn with_type(mut status: Status, error_type: &str) -> Status {
     if let Ok(value) = error_type.parse() {
-        status.metadata_mut().insert(strait_proto::ERROR_TYPE_METADATA, value);
+        status
+            .metadata_mut()
+            .insert(strait_proto::ERROR_TYPE_METADATA, value);
     }
     status
 }
@@ -40,7 +49,10 @@ mod tests {
         let status = to_status(StraitError::invalid_iterator());
         assert_eq!(status.code(), Code::InvalidArgument);
         assert_eq!(
-            status.metadata().get(strait_proto::ERROR_TYPE_METADATA).unwrap(),
+            status
+                .metadata()
+                .get(strait_proto::ERROR_TYPE_METADATA)
+                .unwrap(),
             "InvalidArgumentException"
         );
         assert_eq!(status.message(), "Invalid ShardIterator.");
@@ -48,7 +60,10 @@ mod tests {
 
     #[test]
     fn only_unavailable_maps_to_a_retryable_code() {
-        assert_eq!(to_status(StraitError::unavailable("x")).code(), Code::Unavailable);
+        assert_eq!(
+            to_status(StraitError::unavailable("x")).code(),
+            Code::Unavailable
+        );
         assert_eq!(to_status(StraitError::internal("x")).code(), Code::Internal);
     }
 }

@@ -89,15 +89,23 @@ enum CallError {
 impl CallError {
     fn into_rpc<C: RaftTypeConfig>(self) -> RPCError<C> {
         match self {
-            CallError::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&ErrorText(e.to_string()))),
-            CallError::Network(e) => RPCError::Network(NetworkError::new(&ErrorText(e.to_string()))),
+            CallError::Unreachable(e) => {
+                RPCError::Unreachable(Unreachable::new(&ErrorText(e.to_string())))
+            }
+            CallError::Network(e) => {
+                RPCError::Network(NetworkError::new(&ErrorText(e.to_string())))
+            }
         }
     }
 
     fn into_streaming<C: RaftTypeConfig>(self) -> StreamingError<C> {
         match self {
-            CallError::Unreachable(e) => StreamingError::Unreachable(Unreachable::new(&ErrorText(e.to_string()))),
-            CallError::Network(e) => StreamingError::Network(NetworkError::new(&ErrorText(e.to_string()))),
+            CallError::Unreachable(e) => {
+                StreamingError::Unreachable(Unreachable::new(&ErrorText(e.to_string())))
+            }
+            CallError::Network(e) => {
+                StreamingError::Network(NetworkError::new(&ErrorText(e.to_string())))
+            }
         }
     }
 }
@@ -159,7 +167,9 @@ impl<C> GroupNetwork<C> {
             rpc: rpc as i32,
             body: Bytes::from(body),
         };
-        let response = self.deadline(option.soft_ttl(), client.raft(request)).await?;
+        let response = self
+            .deadline(option.soft_ttl(), client.raft(request))
+            .await?;
         codec::decode(&response.body).map_err(|e| CallError::Network(Box::new(e)))
     }
 }
@@ -189,13 +199,21 @@ where
             .map_err(CallError::into_rpc)
     }
 
-    async fn vote(&mut self, rpc: VoteRequest<C>, option: RPCOption) -> Result<VoteResponse<C>, RPCError<C>> {
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<C>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<C>, RPCError<C>> {
         self.unary(RaftRpc::Vote, &rpc, &option)
             .await
             .map_err(CallError::into_rpc)
     }
 
-    async fn pre_vote(&mut self, rpc: VoteRequest<C>, option: RPCOption) -> Result<VoteResponse<C>, RPCError<C>> {
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<C>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<C>, RPCError<C>> {
         self.unary(RaftRpc::PreVote, &rpc, &option)
             .await
             .map_err(CallError::into_rpc)
@@ -249,11 +267,15 @@ where
             }
         });
         let mut client = self.client().map_err(CallError::into_streaming::<C>)?;
-        let call = self.deadline(option.hard_ttl(), client.install_snapshot(ReceiverStream::new(rx)));
+        let call = self.deadline(
+            option.hard_ttl(),
+            client.install_snapshot(ReceiverStream::new(rx)),
+        );
         let response = tokio::select! {
             closed = cancel => return Err(StreamingError::Closed(closed)),
             response = call => response.map_err(CallError::into_streaming::<C>)?,
         };
-        codec::decode(&response.body).map_err(|e| CallError::Network(Box::new(e)).into_streaming::<C>())
+        codec::decode(&response.body)
+            .map_err(|e| CallError::Network(Box::new(e)).into_streaming::<C>())
     }
 }

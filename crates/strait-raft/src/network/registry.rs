@@ -48,7 +48,8 @@ impl<C: RaftTypeConfig, SM: RaftStateMachine<C>> RaftGroupRpc<C, SM> {
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Status> {
-    codec::decode(body).map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))
+    codec::decode(body)
+        .map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Bytes, Status> {
@@ -93,7 +94,13 @@ where
             }
             RaftRpc::TransferLeader => {
                 let req: TransferLeaderRequest<C> = decode(&body)?;
-                encode(&self.raft.handle_transfer_leader(req).await.map_err(stopped)?)
+                encode(
+                    &self
+                        .raft
+                        .handle_transfer_leader(req)
+                        .await
+                        .map_err(stopped)?,
+                )
             }
         }
     }
@@ -104,7 +111,13 @@ where
             meta,
             snapshot: data,
         };
-        encode(&self.raft.install_full_snapshot(vote, snapshot).await.map_err(stopped)?)
+        encode(
+            &self
+                .raft
+                .install_full_snapshot(vote, snapshot)
+                .await
+                .map_err(stopped)?,
+        )
     }
 }
 
@@ -120,7 +133,10 @@ impl GroupRegistry {
     }
 
     pub fn insert(&self, group: GroupId, rpc: Arc<dyn GroupRpc>) {
-        self.groups.write().expect("registry lock").insert(group, rpc);
+        self.groups
+            .write()
+            .expect("registry lock")
+            .insert(group, rpc);
     }
 
     pub fn remove(&self, group: GroupId) {
@@ -128,6 +144,10 @@ impl GroupRegistry {
     }
 
     pub fn get(&self, group: GroupId) -> Option<Arc<dyn GroupRpc>> {
-        self.groups.read().expect("registry lock").get(&group).cloned()
+        self.groups
+            .read()
+            .expect("registry lock")
+            .get(&group)
+            .cloned()
     }
 }

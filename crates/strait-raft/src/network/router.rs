@@ -122,11 +122,14 @@ impl PeerRouter {
         if let Some(channel) = &peer.channel {
             return Ok(channel.clone());
         }
-        let channel = self.dialer.dial(&peer.address).map_err(|source| RouteError::Dial {
-            node,
-            address: peer.address.clone(),
-            source,
-        })?;
+        let channel = self
+            .dialer
+            .dial(&peer.address)
+            .map_err(|source| RouteError::Dial {
+                node,
+                address: peer.address.clone(),
+                source,
+            })?;
         peer.channel = Some(channel.clone());
         Ok(channel)
     }

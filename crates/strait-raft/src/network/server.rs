@@ -36,7 +36,10 @@ impl RaftTransport for RaftTransportService {
         let request = request.into_inner();
         let rpc = RaftRpc::try_from(request.rpc)
             .map_err(|_| Status::invalid_argument(format!("unknown raft rpc {}", request.rpc)))?;
-        let body = self.group(request.group_id)?.raft(rpc, request.body).await?;
+        let body = self
+            .group(request.group_id)?
+            .raft(rpc, request.body)
+            .await?;
         Ok(Response::new(RaftResponse { body }))
     }
 
@@ -53,8 +56,12 @@ impl RaftTransport for RaftTransportService {
         let group = self.group(group_id)?;
         let header = first.header.clone();
         let io = |e: std::io::Error| Status::internal(format!("staging snapshot: {e}"));
-        let mut writer = ChunkWriter::start(self.engine.clone(), GroupId(group_id), SnapshotSlot::Incoming)
-            .map_err(io)?;
+        let mut writer = ChunkWriter::start(
+            self.engine.clone(),
+            GroupId(group_id),
+            SnapshotSlot::Incoming,
+        )
+        .map_err(io)?;
         let mut done = first.done;
         writer.write(first.data).map_err(io)?;
         while !done {
@@ -63,7 +70,9 @@ impl RaftTransport for RaftTransportService {
                 .await?
                 .ok_or_else(|| Status::aborted("snapshot stream ended before its last chunk"))?;
             if chunk.group_id != group_id {
-                return Err(Status::invalid_argument("snapshot chunks of several groups in one stream"));
+                return Err(Status::invalid_argument(
+                    "snapshot chunks of several groups in one stream",
+                ));
             }
             done = chunk.done;
             writer.write(chunk.data).map_err(io)?;
