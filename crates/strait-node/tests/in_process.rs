@@ -108,3 +108,141 @@ async fn a_single_node_serves_puts_and_reads() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_in_one_process_route_and_replicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let addresses: Vec<std::net::SocketAddr> = (0..3)
+        .map(|_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            format!("127.0.0.1:{port}").parse().unwrap()
+        })
+        .collect();
+    let initial: std::collections::BTreeMap<u64, String> = addresses
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (i as u64 + 1, a.to_string()))
+        .collect();
+    let mut stops = Vec::new();
+    let mut nodes = Vec::new();
+    for (i, address) in addresses.iter().enumerate() {
+        let mut config = NodeConfig::single(i as u64 + 1, *address, dir.path().join(format!("n{i}")));
+        config.initial_cluster = initial.clone();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        stops.push(stop_tx);
+        nodes.push(tokio::spawn(strait_node::serve(config, async {
+            let _ = stop_rx.await;
+        })));
+    }
+    let clients: Vec<StreamServiceClient<tonic::transport::Channel>> = addresses
+        .iter()
+        .map(|a| {
+            StreamServiceClient::new(
+                tonic::transport::Endpoint::from_shared(format!("http://{a}"))
+                    .unwrap()
+                    .connect_lazy(),
+            )
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    for client in &clients {
+        let mut client = client.clone();
+        loop {
+            match client.cluster_status(pb::ClusterStatusRequest {}).await {
+                Ok(s) if s.get_ref().ready => break,
+                other => {
+                    assert!(tokio::time::Instant::now() < deadline, "never ready: {other:?}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+    let mut c2 = clients[1].clone();
+    c2.create_stream(pb::CreateStreamRequest {
+        stream: "s".into(),
+        shard_count: 4,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut c1 = clients[0].clone();
+    loop {
+        let d = c1
+            .describe_stream(pb::DescribeStreamRequest {
+                stream: "s".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .stream
+            .unwrap();
+        if d.status == "ACTIVE" {
+            assert!(d.shards.iter().all(|s| s.replicas.len() == 3));
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "stream never active");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut c3 = clients[2].clone();
+    let response = c3
+        .put_records(pb::PutRecordsRequest {
+            stream: "s".into(),
+            records: (0..100)
+                .map(|i| pb::PutRecordsEntry {
+                    partition_key: format!("k{i}"),
+                    data: bytes::Bytes::from(format!("r{i}")),
+                    explicit_hash_key: None,
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(response.failed_record_count, 0);
+    let shards = c1
+        .list_shards(pb::ListShardsRequest {
+            stream: "s".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .shards;
+    let mut total = 0;
+    for shard in shards {
+        let iterator = c1
+            .get_shard_iterator(pb::GetShardIteratorRequest {
+                stream: "s".into(),
+                shard_id: shard.shard_id,
+                shard_iterator_type: pb::ShardIteratorType::TrimHorizon as i32,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .shard_iterator;
+        total += c1
+            .get_records(pb::GetRecordsRequest {
+                shard_iterator: iterator,
+                limit: 1000,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .records
+            .len();
+    }
+    assert_eq!(total, 100);
+    for stop in stops {
+        let _ = stop.send(());
+    }
+    for node in nodes {
+        tokio::time::timeout(Duration::from_secs(30), node)
+            .await
+            .expect("clean shutdown")
+            .unwrap()
+            .unwrap();
+    }
+}

@@ -1,0 +1,51 @@
+//! `strait serve`: runs one node until SIGTERM or Ctrl-C.
+
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+use tracing::info;
+
+use crate::cli::{GlobalArgs, LogFormat, ServeArgs};
+use crate::commands::{error_chain, shutdown_signal, usage};
+use crate::config_file::{ServeFile, resolve};
+use crate::logging;
+
+/// Resolves the node's configuration, then serves until a shutdown signal arrives.
+pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let file = match &args.config {
+        Some(path) => ServeFile::load(path).map_err(|error| usage(format!("{error:#}")))?,
+        None => ServeFile::default(),
+    };
+    let log_level = global.log_level.clone().or_else(|| file.log_level.clone());
+    let log_format = global
+        .log_format
+        .or(file.log_format)
+        .unwrap_or(LogFormat::Text);
+    logging::init(log_level.as_deref(), "info", log_format)?;
+
+    let settings = resolve(&args, global.account_id.as_deref(), &file)
+        .map_err(|error| usage(format!("{error:#}")))?;
+    if let Some(join) = &settings.join {
+        return Err(usage(format!(
+            "joining a running cluster is not supported yet (--join {join}); start every \
+             initial member with the same --initial-cluster instead"
+        )));
+    }
+    let config = settings
+        .node_config()
+        .map_err(|error| usage(format!("{error:#}")))?;
+    info!(
+        node = config.node_id,
+        listen = %config.listen,
+        advertise = %config.advertise,
+        data_dir = %config.data_dir.display(),
+        members = ?config.initial_cluster,
+        replication_factor = config.replication_factor,
+        "starting node"
+    );
+    strait_node::serve(config, shutdown_signal())
+        .await
+        .map_err(|error| anyhow!("the node failed: {}", error_chain(&error)))?;
+    info!("node stopped");
+    Ok(ExitCode::SUCCESS)
+}
