@@ -119,7 +119,8 @@ pub enum OutputFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Runs one node of a Strait cluster.
-    #[command(long_about = "Runs one node of a Strait cluster until it receives SIGTERM or \
+    #[command(
+        long_about = "Runs one node of a Strait cluster until it receives SIGTERM or \
         Ctrl-C, then shuts down cleanly.\n\n\
         Settings come from four layers, each overriding the one before: built-in defaults, \
         the config file given with --config, STRAIT_* environment variables, and flags. The \
@@ -131,18 +132,21 @@ pub enum Command {
         \x20   initial_cluster = \"1=10.0.0.1:7001,2=10.0.0.2:7002,3=10.0.0.3:7003\"\n\n\
         To start a three-node cluster, run one `strait serve` per node with the same \
         --initial-cluster and each node's own --node-id and --advertise address; or use \
-        `strait dev` to do that on this machine.")]
+        `strait dev` to do that on this machine."
+    )]
     Serve(ServeArgs),
 
     /// Runs a local cluster of several nodes for development.
-    #[command(long_about = "Runs a cluster of several nodes on 127.0.0.1 for development, \
+    #[command(
+        long_about = "Runs a cluster of several nodes on 127.0.0.1 for development, \
         each a `strait serve` child process listening on consecutive ports from --base-port \
         and keeping its data in its own directory under --data-dir.\n\n\
         Once every node reports that the cluster is ready, the command prints the endpoints \
         and the --endpoint value that client commands should use. The nodes' log output is \
         forwarded with a `[node N]` prefix. Ctrl-C or SIGTERM stops every node cleanly \
         (nodes that do not stop within ten seconds are killed). A node that exits on its own \
-        is reported.")]
+        is reported."
+    )]
     Dev(DevArgs),
 
     /// Creates, describes, lists and deletes streams.
@@ -164,13 +168,15 @@ pub enum Command {
     Put(PutArgs),
 
     /// Prints the records of a stream, from every shard.
-    #[command(long_about = "Prints the records of a stream, reading every shard.\n\n\
+    #[command(
+        long_about = "Prints the records of a stream, reading every shard.\n\n\
         Shards are read in lineage order: the children of a split or merged shard are read \
         only after their parents, so the records of each partition key are printed in the \
         order they were written. Shards created while the command runs are followed too.\n\n\
         Without --no-follow the command keeps printing new records until it is interrupted. \
         With --no-follow it prints every record committed up to the moment it started, in \
-        all shards including closed ones, and exits.")]
+        all shards including closed ones, and exits."
+    )]
     Tail(TailArgs),
 
     /// Reports on the health of the cluster.
@@ -229,11 +235,21 @@ pub struct ServeArgs {
     pub replication_factor: Option<usize>,
 
     /// Raft log entries between two snapshots of a group. The default is 20000.
-    #[arg(long, env = "STRAIT_RAFT_SNAPSHOT_EVERY", hide = true, value_name = "ENTRIES")]
+    #[arg(
+        long,
+        env = "STRAIT_RAFT_SNAPSHOT_EVERY",
+        hide = true,
+        value_name = "ENTRIES"
+    )]
     pub raft_snapshot_every: Option<u64>,
 
     /// Raft log entries kept behind the latest snapshot. The default is 5000.
-    #[arg(long, env = "STRAIT_RAFT_KEEP_BEHIND_SNAPSHOT", hide = true, value_name = "ENTRIES")]
+    #[arg(
+        long,
+        env = "STRAIT_RAFT_KEEP_BEHIND_SNAPSHOT",
+        hide = true,
+        value_name = "ENTRIES"
+    )]
     pub raft_keep_behind_snapshot: Option<u64>,
 
     /// The Raft heartbeat interval in milliseconds. The default is 250.
@@ -241,16 +257,31 @@ pub struct ServeArgs {
     pub raft_heartbeat_ms: Option<u64>,
 
     /// The shortest Raft election timeout in milliseconds. The default is 1000.
-    #[arg(long, env = "STRAIT_RAFT_ELECTION_MIN_MS", hide = true, value_name = "MS")]
+    #[arg(
+        long,
+        env = "STRAIT_RAFT_ELECTION_MIN_MS",
+        hide = true,
+        value_name = "MS"
+    )]
     pub raft_election_min_ms: Option<u64>,
 
     /// The longest Raft election timeout in milliseconds. The default is 2000.
-    #[arg(long, env = "STRAIT_RAFT_ELECTION_MAX_MS", hide = true, value_name = "MS")]
+    #[arg(
+        long,
+        env = "STRAIT_RAFT_ELECTION_MAX_MS",
+        hide = true,
+        value_name = "MS"
+    )]
     pub raft_election_max_ms: Option<u64>,
 
     /// Writes are refused, with a retryable error, while the data directory's file system
     /// has less free space than this many bytes. The default is 268435456 (256 MiB).
-    #[arg(long, env = "STRAIT_MIN_FREE_DISK_BYTES", hide = true, value_name = "BYTES")]
+    #[arg(
+        long,
+        env = "STRAIT_MIN_FREE_DISK_BYTES",
+        hide = true,
+        value_name = "BYTES"
+    )]
     pub min_free_disk_bytes: Option<u64>,
 
     /// The size of the storage engine's page cache in bytes. The default is 67108864
@@ -273,7 +304,12 @@ pub struct DevArgs {
     pub nodes: u64,
 
     /// The port of node 1; node N listens on this port plus N - 1.
-    #[arg(long, env = "STRAIT_BASE_PORT", default_value_t = 7001, value_name = "PORT")]
+    #[arg(
+        long,
+        env = "STRAIT_BASE_PORT",
+        default_value_t = 7001,
+        value_name = "PORT"
+    )]
     pub base_port: u16,
 
     /// The directory holding the nodes' data, one subdirectory node-N per node. Data is
@@ -400,7 +436,12 @@ pub struct PutArgs {
     /// The partition key of every record. Records with the same key go to the same shard,
     /// in order. Without this flag or --key-field, each record gets a random key, which
     /// spreads records evenly over the shards.
-    #[arg(long, env = "STRAIT_PARTITION_KEY", value_name = "KEY", conflicts_with = "key_field")]
+    #[arg(
+        long,
+        env = "STRAIT_PARTITION_KEY",
+        value_name = "KEY",
+        conflicts_with = "key_field"
+    )]
     pub partition_key: Option<String>,
 
     /// Takes each record's partition key from its N-th whitespace-separated field, counting
@@ -410,7 +451,12 @@ pub struct PutArgs {
     pub key_field: Option<u64>,
 
     /// How many batches may be in flight at once when reading standard input.
-    #[arg(long, env = "STRAIT_MAX_IN_FLIGHT", default_value_t = 8, value_name = "N")]
+    #[arg(
+        long,
+        env = "STRAIT_MAX_IN_FLIGHT",
+        default_value_t = 8,
+        value_name = "N"
+    )]
     pub max_in_flight: usize,
 
     /// How long a record is retried, through failures and failovers, before it is reported
@@ -464,13 +510,15 @@ pub struct TailArgs {
 pub enum ClusterCommand {
     /// Shows the nodes, the control-plane leader and every shard group's leader, as seen
     /// by the first node that answers.
-    #[command(long_about = "Shows the nodes and whether they are reachable, the control-plane \
+    #[command(
+        long_about = "Shows the nodes and whether they are reachable, the control-plane \
         leader, and every shard group with its replicas and leader, as seen by the first \
         node that answers.\n\n\
         Exits with 0 when the cluster is ready (the answering node is a caught-up member, \
         a control-plane leader exists and every shard group has a leader), 1 when a node \
         answered but the cluster is not ready (the reasons are printed), and 2 when no \
-        endpoint could be reached.")]
+        endpoint could be reached."
+    )]
     Status(StatusArgs),
 }
 

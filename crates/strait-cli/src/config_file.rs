@@ -118,9 +118,11 @@ pub fn resolve(
     };
     let initial_cluster = match (&args.initial_cluster, &file.initial_cluster) {
         (Some(cluster), _) => cluster.0.clone(),
-        (None, Some(InitialClusterValue::Text(text))) => parse::initial_cluster(text)
-            .map_err(|error| anyhow!("initial_cluster: {error}"))?
-            .0,
+        (None, Some(InitialClusterValue::Text(text))) => {
+            parse::initial_cluster(text)
+                .map_err(|error| anyhow!("initial_cluster: {error}"))?
+                .0
+        }
         (None, Some(InitialClusterValue::Table(table))) => {
             let text = table
                 .iter()
@@ -161,8 +163,7 @@ pub fn resolve(
             .or(file.raft_keep_behind_snapshot)
             .unwrap_or(defaults.keep_entries_behind_snapshot),
     };
-    if !(raft.heartbeat_ms < raft.election_min_ms && raft.election_min_ms < raft.election_max_ms)
-    {
+    if !(raft.heartbeat_ms < raft.election_min_ms && raft.election_min_ms < raft.election_max_ms) {
         bail!(
             "Raft timing must satisfy heartbeat < election min < election max, got {} < {} < {} ms",
             raft.heartbeat_ms,
@@ -319,8 +320,12 @@ mod tests {
         // SAFETY: no other test reads or writes STRAIT_RAFT_ELECTION_MAX_MS.
         unsafe { std::env::set_var("STRAIT_RAFT_ELECTION_MAX_MS", "3000") };
         let from_env = resolve(&serve_args(&[]), None, &file).expect("valid");
-        let from_flag = resolve(&serve_args(&["--raft-election-max-ms", "4000"]), None, &file)
-            .expect("valid");
+        let from_flag = resolve(
+            &serve_args(&["--raft-election-max-ms", "4000"]),
+            None,
+            &file,
+        )
+        .expect("valid");
         // SAFETY: as above.
         unsafe { std::env::remove_var("STRAIT_RAFT_ELECTION_MAX_MS") };
         assert_eq!(from_env.raft.election_max_ms, 3000);
@@ -336,7 +341,10 @@ mod tests {
         )
         .expect("each value is valid");
         let error = settings.node_config().expect_err("node 3 is not listed");
-        assert!(error.to_string().contains("does not name this node"), "{error}");
+        assert!(
+            error.to_string().contains("does not name this node"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -84,7 +84,11 @@ impl Table {
 
     /// Renders the table, one line per row, each ending in a newline.
     pub fn render(&self) -> String {
-        let mut widths: Vec<usize> = self.header.iter().map(|cell| cell.chars().count()).collect();
+        let mut widths: Vec<usize> = self
+            .header
+            .iter()
+            .map(|cell| cell.chars().count())
+            .collect();
         for row in &self.rows {
             for (width, cell) in widths.iter_mut().zip(row) {
                 *width = (*width).max(cell.chars().count());
@@ -110,10 +114,7 @@ pub fn node_list(ids: &[u64]) -> String {
     if ids.is_empty() {
         "-".to_owned()
     } else {
-        ids.iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
+        ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
     }
 }
 
@@ -171,9 +172,15 @@ mod tests {
     #[test]
     fn json_fields_come_in_a_fixed_order() {
         let line = record_json_line(ShardId(0), &record(b"x"));
-        let keys: Vec<&str> = ["shard_id", "sequence_number", "partition_key", "data", "arrival"]
-            .into_iter()
-            .collect();
+        let keys: Vec<&str> = [
+            "shard_id",
+            "sequence_number",
+            "partition_key",
+            "data",
+            "arrival",
+        ]
+        .into_iter()
+        .collect();
         let positions: Vec<usize> = keys
             .iter()
             .map(|key| line.find(key).expect("field present"))

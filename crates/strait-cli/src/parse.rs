@@ -22,7 +22,9 @@ pub fn host_port(text: &str) -> Result<String, String> {
     }
     match port.parse::<u16>() {
         Ok(port) if port > 0 => Ok(text.to_owned()),
-        _ => Err(format!("{text:?} has no valid port (1-65535) after the colon")),
+        _ => Err(format!(
+            "{text:?} has no valid port (1-65535) after the colon"
+        )),
     }
 }
 
@@ -52,17 +54,6 @@ pub fn initial_cluster(text: &str) -> Result<InitialCluster, String> {
         return Err("no members were given; expected id=host:port,...".to_owned());
     }
     Ok(InitialCluster(members))
-}
-
-impl InitialCluster {
-    /// Renders the members the way [`initial_cluster`] parses them.
-    pub fn render(&self) -> String {
-        self.0
-            .iter()
-            .map(|(id, address)| format!("{id}={address}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    }
 }
 
 /// Parses a duration: a number followed by `ms`, `s`, `m` or `h`; a bare number is seconds.
@@ -98,11 +89,15 @@ pub fn starting_point(text: &str) -> Result<IteratorType, String> {
         None => (text, None),
     };
     let sequence = |argument: Option<&str>| -> Result<SequenceNumber, String> {
-        let argument = argument.ok_or_else(|| format!("{kind} needs a sequence number: {kind}:N"))?;
+        let argument =
+            argument.ok_or_else(|| format!("{kind} needs a sequence number: {kind}:N"))?;
         SequenceNumber::parse(argument.trim())
             .map_err(|_| format!("{argument:?} is not a Strait sequence number"))
     };
-    match (kind.to_ascii_lowercase().replace('_', "-").as_str(), argument) {
+    match (
+        kind.to_ascii_lowercase().replace('_', "-").as_str(),
+        argument,
+    ) {
         ("trim-horizon", None) => Ok(IteratorType::TrimHorizon),
         ("latest", None) => Ok(IteratorType::Latest),
         ("at-sequence", argument) => sequence(argument).map(IteratorType::AtSequenceNumber),
@@ -232,7 +227,6 @@ mod tests {
             parsed.0,
             BTreeMap::from([(1, "node-1:7001".into()), (2, "10.0.0.2:7001".into())])
         );
-        assert_eq!(parsed.render(), "1=node-1:7001,2=10.0.0.2:7001");
     }
 
     #[test]
@@ -264,8 +258,14 @@ mod tests {
 
     #[test]
     fn from_accepts_every_starting_point() {
-        assert_eq!(starting_point("trim-horizon"), Ok(IteratorType::TrimHorizon));
-        assert_eq!(starting_point("TRIM_HORIZON"), Ok(IteratorType::TrimHorizon));
+        assert_eq!(
+            starting_point("trim-horizon"),
+            Ok(IteratorType::TrimHorizon)
+        );
+        assert_eq!(
+            starting_point("TRIM_HORIZON"),
+            Ok(IteratorType::TrimHorizon)
+        );
         assert_eq!(starting_point("latest"), Ok(IteratorType::Latest));
         let number = SequenceNumber::new(
             StreamIncarnation::MIN,
@@ -315,7 +315,10 @@ mod tests {
             timestamp_ms("2024-05-01T14:00:00.250+02:00"),
             Ok(1_714_564_800_250)
         );
-        assert_eq!(timestamp_ms("2024-02-29T00:00:00-00:30"), Ok(1_709_166_600_000));
+        assert_eq!(
+            timestamp_ms("2024-02-29T00:00:00-00:30"),
+            Ok(1_709_166_600_000)
+        );
         for bad in [
             "2023-02-29T00:00:00Z",
             "2024-13-01T00:00:00Z",

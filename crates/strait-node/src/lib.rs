@@ -5,6 +5,7 @@
 //! - [`node`]: start-up, the running node, clean shutdown ([`serve`]).
 //! - [`control`]: this node's handle on the control plane (local metadata replica,
 //!   proposals through the leader from anywhere).
+//! - [`disk_guard`]: refuses writes while the disk is nearly full.
 //! - [`shards`]: the shard groups hosted here, kept in step with the metadata.
 //! - [`shard_access`]: reaching any shard group from any node (appends to the leader,
 //!   reads from the leader or a replica).
@@ -18,6 +19,7 @@
 
 pub mod config;
 pub mod control;
+pub mod disk_guard;
 pub mod error;
 pub mod grpc;
 pub mod node;

@@ -36,6 +36,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::config::NodeConfig;
 use crate::control::ControlHandle;
+use crate::disk_guard::DiskGuard;
 use crate::error::NodeError;
 use crate::grpc::internal::NodeInternalService;
 use crate::grpc::public::StreamServiceImpl;
@@ -117,10 +118,17 @@ async fn run(
         config.raft.clone(),
     )?);
     let access = Arc::new(ShardAccess::new(node_id, host.clone(), router.clone()));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let disk = DiskGuard::start(
+        config.data_dir.clone(),
+        config.min_free_disk_bytes,
+        stop_rx.clone(),
+    );
     let operations = Arc::new(Operations::new(
         control.clone(),
         access,
         clock.clone(),
+        disk,
         config.replication_factor,
         rand::random(),
     ));
@@ -131,7 +139,6 @@ async fn run(
         router.clone(),
     ));
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     let supervisor = tokio::spawn(DeterministicRng::<TokioRuntime>::scope(
         seed.wrapping_add(1),
         supervise(host.clone(), control.clone(), stop_rx.clone()),

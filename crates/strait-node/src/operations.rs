@@ -26,6 +26,7 @@ use strait_raft::Clock;
 use strait_raft::shard::{ProducerBatch, ShardRecord};
 
 use crate::control::ControlHandle;
+use crate::disk_guard::DiskGuard;
 use crate::shard_access::ShardAccess;
 
 /// Most shards one stream may have.
@@ -42,6 +43,7 @@ pub struct Operations {
     control: ControlHandle,
     shards: Arc<ShardAccess>,
     clock: Arc<dyn Clock>,
+    disk: Arc<DiskGuard>,
     replication_factor: usize,
     /// Identifies this node's producer session to shard groups (random per start).
     producer_id: u64,
@@ -53,6 +55,7 @@ impl Operations {
         control: ControlHandle,
         shards: Arc<ShardAccess>,
         clock: Arc<dyn Clock>,
+        disk: Arc<DiskGuard>,
         replication_factor: usize,
         producer_id: u64,
     ) -> Self {
@@ -60,6 +63,7 @@ impl Operations {
             control,
             shards,
             clock,
+            disk,
             replication_factor,
             producer_id,
             producer_sequence: AtomicU64::new(0),
@@ -277,6 +281,7 @@ impl Operations {
         producer: Option<(u64, u64)>,
     ) -> StraitResult<Vec<PutRecordResult>> {
         let stream = self.data_stream(namespace, name)?;
+        self.disk.check_writable()?;
         for record in &records {
             record.check_size(MAX_RECORD_BYTES, "data")?;
         }

@@ -6,21 +6,29 @@ use strait_node::NodeConfig;
 use strait_proto::v1::stream_service_client::StreamServiceClient;
 use strait_proto::v1::{self as pb};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_single_node_serves_puts_and_reads() {
-    let dir = tempfile::tempdir().unwrap();
+type Client = StreamServiceClient<tonic::transport::Channel>;
+
+/// Serves one node in this process until the returned sender fires.
+async fn single_node(
+    dir: &std::path::Path,
+    configure: impl FnOnce(&mut NodeConfig),
+) -> (
+    Client,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), strait_node::NodeError>>,
+) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let listen: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let config = NodeConfig::single(1, listen, dir.path().to_path_buf());
+    let mut config = NodeConfig::single(1, listen, dir.to_path_buf());
+    configure(&mut config);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let node = tokio::spawn(strait_node::serve(config, async {
         let _ = stop_rx.await;
     }));
-
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{listen}"))
         .unwrap()
         .connect_lazy();
@@ -38,18 +46,24 @@ async fn a_single_node_serves_puts_and_reads() {
             }
         }
     }
+    (client, stop_tx, node)
+}
+
+/// Creates a stream and waits until it is ACTIVE.
+async fn create_active(client: &mut Client, name: &str, shards: u32) {
     client
         .create_stream(pb::CreateStreamRequest {
-            stream: "s".into(),
-            shard_count: 2,
+            stream: name.into(),
+            shard_count: shards,
             ..Default::default()
         })
         .await
         .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let d = client
             .describe_stream(pb::DescribeStreamRequest {
-                stream: "s".into(),
+                stream: name.into(),
                 ..Default::default()
             })
             .await
@@ -58,7 +72,7 @@ async fn a_single_node_serves_puts_and_reads() {
             .stream
             .unwrap();
         if d.status == "ACTIVE" {
-            break;
+            return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -66,6 +80,58 @@ async fn a_single_node_serves_puts_and_reads() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nearly_full_disk_refuses_writes_and_keeps_serving_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut client, stop, node) =
+        single_node(dir.path(), |c| c.min_free_disk_bytes = u64::MAX).await;
+    create_active(&mut client, "full", 1).await;
+    let refused = client
+        .put_record(pb::PutRecordRequest {
+            stream: "full".into(),
+            partition_key: "k".into(),
+            data: bytes::Bytes::from_static(b"x"),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::Unavailable,
+        "retryable: {refused:?}"
+    );
+    assert!(refused.message().contains("disk is nearly full"));
+    let iterator = client
+        .get_shard_iterator(pb::GetShardIteratorRequest {
+            stream: "full".into(),
+            shard_id: "shardId-000000000000".into(),
+            shard_iterator_type: pb::ShardIteratorType::TrimHorizon as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .shard_iterator;
+    let read = client
+        .get_records(pb::GetRecordsRequest {
+            shard_iterator: iterator,
+            limit: 10,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(read.records.is_empty() && read.next_shard_iterator.is_some());
+    stop.send(()).unwrap();
+    node.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_node_serves_puts_and_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut client, stop_tx, node) = single_node(dir.path(), |_| {}).await;
+    create_active(&mut client, "s", 2).await;
     let put = client
         .put_record(pb::PutRecordRequest {
             stream: "s".into(),
@@ -114,7 +180,11 @@ async fn three_nodes_in_one_process_route_and_replicate() {
     let dir = tempfile::tempdir().unwrap();
     let addresses: Vec<std::net::SocketAddr> = (0..3)
         .map(|_| {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
             format!("127.0.0.1:{port}").parse().unwrap()
         })
         .collect();
@@ -126,7 +196,8 @@ async fn three_nodes_in_one_process_route_and_replicate() {
     let mut stops = Vec::new();
     let mut nodes = Vec::new();
     for (i, address) in addresses.iter().enumerate() {
-        let mut config = NodeConfig::single(i as u64 + 1, *address, dir.path().join(format!("n{i}")));
+        let mut config =
+            NodeConfig::single(i as u64 + 1, *address, dir.path().join(format!("n{i}")));
         config.initial_cluster = initial.clone();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         stops.push(stop_tx);
@@ -151,7 +222,10 @@ async fn three_nodes_in_one_process_route_and_replicate() {
             match client.cluster_status(pb::ClusterStatusRequest {}).await {
                 Ok(s) if s.get_ref().ready => break,
                 other => {
-                    assert!(tokio::time::Instant::now() < deadline, "never ready: {other:?}");
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "never ready: {other:?}"
+                    );
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
@@ -181,7 +255,10 @@ async fn three_nodes_in_one_process_route_and_replicate() {
             assert!(d.shards.iter().all(|s| s.replicas.len() == 3));
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "stream never active");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stream never active"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut c3 = clients[2].clone();

@@ -55,7 +55,14 @@ pub async fn run(global: &GlobalArgs, args: DevArgs) -> anyhow::Result<ExitCode>
     // Node id to process id, for every child still running.
     let mut running: BTreeMap<u64, u32> = BTreeMap::new();
     for node in &nodes {
-        match spawn_node(&exe, node, &initial_cluster, global, &args, exits_sender.clone()) {
+        match spawn_node(
+            &exe,
+            node,
+            &initial_cluster,
+            global,
+            &args,
+            exits_sender.clone(),
+        ) {
             Ok(pid) => {
                 running.insert(node.id, pid);
             }
@@ -328,7 +335,10 @@ async fn wait_for_exits(
                 if let Ok(status) = &status
                     && !status.success()
                 {
-                    eprintln!("strait dev: node {id} stopped ({})", describe_exit(&Ok(*status)));
+                    eprintln!(
+                        "strait dev: node {id} stopped ({})",
+                        describe_exit(&Ok(*status))
+                    );
                 }
             }
             Ok(None) | Err(_) => return,
