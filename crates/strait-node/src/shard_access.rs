@@ -92,6 +92,18 @@ impl ShardAccess {
         }
     }
 
+    /// Replicas to read from, best first: the leader (it has applied every acknowledged
+    /// record), then the others in placement order.
+    fn read_order(&self, meta: &GroupMeta) -> Vec<u64> {
+        let mut order: Vec<u64> = self.leader(meta).into_iter().collect();
+        for replica in &meta.replicas {
+            if !order.contains(replica) {
+                order.push(*replica);
+            }
+        }
+        order
+    }
+
     fn hint(&self, group: GroupId, leader: Option<u64>) {
         let mut hints = self.leader_hints.lock().expect("hint lock");
         match leader {
@@ -230,15 +242,20 @@ impl ShardAccess {
     ) -> Result<(Vec<ReadRecord>, ShardTip), StraitError> {
         let group = GroupId(meta.id);
         let mut last = StraitError::unavailable(format!("shard group {} has no replica", meta.id));
-        for attempt in 0..meta.replicas.len().max(1) * 2 {
-            let target = self.target(meta, attempt);
+        for target in self.read_order(meta) {
             if target == self.node_id
                 && let Some(local) = self.host.get(group)
             {
-                let records = local.reader.read(from, limit, max_bytes).map_err(|e| {
-                    StraitError::internal(format!("reading shard group {}: {e}", meta.id))
-                })?;
-                return Ok((records, local.reader.tip()));
+                match local.reader.read(from, limit, max_bytes) {
+                    Ok(records) => return Ok((records, local.reader.tip())),
+                    // A replica whose stored entry fails its checksum serves nothing;
+                    // another replica answers instead.
+                    Err(e) => {
+                        tracing::error!(group = meta.id, error = %e, "local shard read failed; trying another replica");
+                        last = StraitError::internal(format!("reading shard group {}: {e}", meta.id));
+                        continue;
+                    }
+                }
             }
             let request = ReadRecordsRequest {
                 group_id: group.0,
@@ -289,8 +306,7 @@ impl ShardAccess {
     pub async fn tip(&self, meta: &GroupMeta) -> Result<ShardTip, StraitError> {
         let group = GroupId(meta.id);
         let mut last = StraitError::unavailable(format!("shard group {} has no replica", meta.id));
-        for attempt in 0..meta.replicas.len().max(1) * 2 {
-            let target = self.target(meta, attempt);
+        for target in self.read_order(meta) {
             if target == self.node_id
                 && let Some(local) = self.host.get(group)
             {
@@ -323,8 +339,7 @@ impl ShardAccess {
     ) -> Result<RecordPosition, StraitError> {
         let group = GroupId(meta.id);
         let mut last = StraitError::unavailable(format!("shard group {} has no replica", meta.id));
-        for attempt in 0..meta.replicas.len().max(1) * 2 {
-            let target = self.target(meta, attempt);
+        for target in self.read_order(meta) {
             if target == self.node_id
                 && let Some(local) = self.host.get(group)
             {

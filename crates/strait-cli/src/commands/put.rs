@@ -52,10 +52,8 @@ impl KeySource {
 
 /// Removes one trailing `\n` or `\r\n`.
 pub fn strip_line_ending(line: &[u8]) -> &[u8] {
-    let line = line
-        .strip_suffix(b"\n")
-        .map_or(line, |line| line.strip_suffix(b"\r").unwrap_or(line));
-    line
+    line.strip_suffix(b"\n")
+        .map_or(line, |line| line.strip_suffix(b"\r").unwrap_or(line))
 }
 
 /// Turns one line (with or without its line ending) into a record. Returns `None` for an
