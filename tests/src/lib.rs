@@ -59,8 +59,7 @@ pub struct TestCluster {
 /// machine would starve each other's Raft timers and test nothing but the scheduler.
 fn cluster_slot() -> Arc<tokio::sync::Mutex<()>> {
     static SLOT: OnceLock<Arc<tokio::sync::Mutex<()>>> = OnceLock::new();
-    SLOT.get_or_init(|| Arc::new(tokio::sync::Mutex::new(())))
-        .clone()
+    SLOT.get_or_init(|| Arc::new(tokio::sync::Mutex::new(()))).clone()
 }
 
 fn free_port() -> u16 {

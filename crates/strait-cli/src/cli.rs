@@ -137,16 +137,14 @@ pub enum Command {
     Serve(ServeArgs),
 
     /// Runs a local cluster of several nodes for development.
-    #[command(
-        long_about = "Runs a cluster of several nodes on 127.0.0.1 for development, \
+    #[command(long_about = "Runs a cluster of several nodes on 127.0.0.1 for development, \
         each a `strait serve` child process listening on consecutive ports from --base-port \
         and keeping its data in its own directory under --data-dir.\n\n\
         Once every node reports that the cluster is ready, the command prints the endpoints \
         and the --endpoint value that client commands should use. The nodes' log output is \
         forwarded with a `[node N]` prefix. Ctrl-C or SIGTERM stops every node cleanly \
         (nodes that do not stop within ten seconds are killed). A node that exits on its own \
-        is reported."
-    )]
+        is reported.")]
     Dev(DevArgs),
 
     /// Creates, describes, lists and deletes streams.
@@ -168,15 +166,13 @@ pub enum Command {
     Put(PutArgs),
 
     /// Prints the records of a stream, from every shard.
-    #[command(
-        long_about = "Prints the records of a stream, reading every shard.\n\n\
+    #[command(long_about = "Prints the records of a stream, reading every shard.\n\n\
         Shards are read in lineage order: the children of a split or merged shard are read \
         only after their parents, so the records of each partition key are printed in the \
         order they were written. Shards created while the command runs are followed too.\n\n\
         Without --no-follow the command keeps printing new records until it is interrupted. \
         With --no-follow it prints every record committed up to the moment it started, in \
-        all shards including closed ones, and exits."
-    )]
+        all shards including closed ones, and exits.")]
     Tail(TailArgs),
 
     /// Reports on the health of the cluster.
@@ -235,12 +231,7 @@ pub struct ServeArgs {
     pub replication_factor: Option<usize>,
 
     /// Raft log entries between two snapshots of a group. The default is 20000.
-    #[arg(
-        long,
-        env = "STRAIT_RAFT_SNAPSHOT_EVERY",
-        hide = true,
-        value_name = "ENTRIES"
-    )]
+    #[arg(long, env = "STRAIT_RAFT_SNAPSHOT_EVERY", hide = true, value_name = "ENTRIES")]
     pub raft_snapshot_every: Option<u64>,
 
     /// Raft log entries kept behind the latest snapshot. The default is 5000.
@@ -257,31 +248,16 @@ pub struct ServeArgs {
     pub raft_heartbeat_ms: Option<u64>,
 
     /// The shortest Raft election timeout in milliseconds. The default is 1000.
-    #[arg(
-        long,
-        env = "STRAIT_RAFT_ELECTION_MIN_MS",
-        hide = true,
-        value_name = "MS"
-    )]
+    #[arg(long, env = "STRAIT_RAFT_ELECTION_MIN_MS", hide = true, value_name = "MS")]
     pub raft_election_min_ms: Option<u64>,
 
     /// The longest Raft election timeout in milliseconds. The default is 2000.
-    #[arg(
-        long,
-        env = "STRAIT_RAFT_ELECTION_MAX_MS",
-        hide = true,
-        value_name = "MS"
-    )]
+    #[arg(long, env = "STRAIT_RAFT_ELECTION_MAX_MS", hide = true, value_name = "MS")]
     pub raft_election_max_ms: Option<u64>,
 
     /// Writes are refused, with a retryable error, while the data directory's file system
     /// has less free space than this many bytes. The default is 268435456 (256 MiB).
-    #[arg(
-        long,
-        env = "STRAIT_MIN_FREE_DISK_BYTES",
-        hide = true,
-        value_name = "BYTES"
-    )]
+    #[arg(long, env = "STRAIT_MIN_FREE_DISK_BYTES", hide = true, value_name = "BYTES")]
     pub min_free_disk_bytes: Option<u64>,
 
     /// The size of the storage engine's page cache in bytes. The default is 67108864
@@ -304,12 +280,7 @@ pub struct DevArgs {
     pub nodes: u64,
 
     /// The port of node 1; node N listens on this port plus N - 1.
-    #[arg(
-        long,
-        env = "STRAIT_BASE_PORT",
-        default_value_t = 7001,
-        value_name = "PORT"
-    )]
+    #[arg(long, env = "STRAIT_BASE_PORT", default_value_t = 7001, value_name = "PORT")]
     pub base_port: u16,
 
     /// The directory holding the nodes' data, one subdirectory node-N per node. Data is
@@ -451,12 +422,7 @@ pub struct PutArgs {
     pub key_field: Option<u64>,
 
     /// How many batches may be in flight at once when reading standard input.
-    #[arg(
-        long,
-        env = "STRAIT_MAX_IN_FLIGHT",
-        default_value_t = 8,
-        value_name = "N"
-    )]
+    #[arg(long, env = "STRAIT_MAX_IN_FLIGHT", default_value_t = 8, value_name = "N")]
     pub max_in_flight: usize,
 
     /// How long a record is retried, through failures and failovers, before it is reported
@@ -542,14 +508,8 @@ mod tests {
 
     #[test]
     fn endpoints_split_on_commas() {
-        let cli = Cli::try_parse_from([
-            "strait",
-            "--endpoint",
-            "http://a:1,http://b:2",
-            "stream",
-            "list",
-        ])
-        .expect("valid");
+        let cli = Cli::try_parse_from(["strait", "--endpoint", "http://a:1,http://b:2", "stream", "list"])
+            .expect("valid");
         assert_eq!(cli.global.endpoint, vec!["http://a:1", "http://b:2"]);
     }
 

@@ -320,12 +320,8 @@ mod tests {
         // SAFETY: no other test reads or writes STRAIT_RAFT_ELECTION_MAX_MS.
         unsafe { std::env::set_var("STRAIT_RAFT_ELECTION_MAX_MS", "3000") };
         let from_env = resolve(&serve_args(&[]), None, &file).expect("valid");
-        let from_flag = resolve(
-            &serve_args(&["--raft-election-max-ms", "4000"]),
-            None,
-            &file,
-        )
-        .expect("valid");
+        let from_flag =
+            resolve(&serve_args(&["--raft-election-max-ms", "4000"]), None, &file).expect("valid");
         // SAFETY: as above.
         unsafe { std::env::remove_var("STRAIT_RAFT_ELECTION_MAX_MS") };
         assert_eq!(from_env.raft.election_max_ms, 3000);
@@ -341,10 +337,7 @@ mod tests {
         )
         .expect("each value is valid");
         let error = settings.node_config().expect_err("node 3 is not listed");
-        assert!(
-            error.to_string().contains("does not name this node"),
-            "{error}"
-        );
+        assert!(error.to_string().contains("does not name this node"), "{error}");
     }
 
     #[test]

@@ -84,11 +84,7 @@ impl Table {
 
     /// Renders the table, one line per row, each ending in a newline.
     pub fn render(&self) -> String {
-        let mut widths: Vec<usize> = self
-            .header
-            .iter()
-            .map(|cell| cell.chars().count())
-            .collect();
+        let mut widths: Vec<usize> = self.header.iter().map(|cell| cell.chars().count()).collect();
         for row in &self.rows {
             for (width, cell) in widths.iter_mut().zip(row) {
                 *width = (*width).max(cell.chars().count());
@@ -172,15 +168,9 @@ mod tests {
     #[test]
     fn json_fields_come_in_a_fixed_order() {
         let line = record_json_line(ShardId(0), &record(b"x"));
-        let keys: Vec<&str> = [
-            "shard_id",
-            "sequence_number",
-            "partition_key",
-            "data",
-            "arrival",
-        ]
-        .into_iter()
-        .collect();
+        let keys: Vec<&str> = ["shard_id", "sequence_number", "partition_key", "data", "arrival"]
+            .into_iter()
+            .collect();
         let positions: Vec<usize> = keys
             .iter()
             .map(|key| line.find(key).expect("field present"))

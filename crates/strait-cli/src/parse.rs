@@ -22,9 +22,7 @@ pub fn host_port(text: &str) -> Result<String, String> {
     }
     match port.parse::<u16>() {
         Ok(port) if port > 0 => Ok(text.to_owned()),
-        _ => Err(format!(
-            "{text:?} has no valid port (1-65535) after the colon"
-        )),
+        _ => Err(format!("{text:?} has no valid port (1-65535) after the colon")),
     }
 }
 
@@ -89,15 +87,11 @@ pub fn starting_point(text: &str) -> Result<IteratorType, String> {
         None => (text, None),
     };
     let sequence = |argument: Option<&str>| -> Result<SequenceNumber, String> {
-        let argument =
-            argument.ok_or_else(|| format!("{kind} needs a sequence number: {kind}:N"))?;
+        let argument = argument.ok_or_else(|| format!("{kind} needs a sequence number: {kind}:N"))?;
         SequenceNumber::parse(argument.trim())
             .map_err(|_| format!("{argument:?} is not a Strait sequence number"))
     };
-    match (
-        kind.to_ascii_lowercase().replace('_', "-").as_str(),
-        argument,
-    ) {
+    match (kind.to_ascii_lowercase().replace('_', "-").as_str(), argument) {
         ("trim-horizon", None) => Ok(IteratorType::TrimHorizon),
         ("latest", None) => Ok(IteratorType::Latest),
         ("at-sequence", argument) => sequence(argument).map(IteratorType::AtSequenceNumber),
@@ -258,21 +252,11 @@ mod tests {
 
     #[test]
     fn from_accepts_every_starting_point() {
-        assert_eq!(
-            starting_point("trim-horizon"),
-            Ok(IteratorType::TrimHorizon)
-        );
-        assert_eq!(
-            starting_point("TRIM_HORIZON"),
-            Ok(IteratorType::TrimHorizon)
-        );
+        assert_eq!(starting_point("trim-horizon"), Ok(IteratorType::TrimHorizon));
+        assert_eq!(starting_point("TRIM_HORIZON"), Ok(IteratorType::TrimHorizon));
         assert_eq!(starting_point("latest"), Ok(IteratorType::Latest));
-        let number = SequenceNumber::new(
-            StreamIncarnation::MIN,
-            ShardId(2),
-            RecordPosition::new(17, 3),
-        )
-        .expect("offset in range");
+        let number = SequenceNumber::new(StreamIncarnation::MIN, ShardId(2), RecordPosition::new(17, 3))
+            .expect("offset in range");
         assert_eq!(
             starting_point(&format!("at-sequence:{number}")),
             Ok(IteratorType::AtSequenceNumber(number))
@@ -315,10 +299,7 @@ mod tests {
             timestamp_ms("2024-05-01T14:00:00.250+02:00"),
             Ok(1_714_564_800_250)
         );
-        assert_eq!(
-            timestamp_ms("2024-02-29T00:00:00-00:30"),
-            Ok(1_709_166_600_000)
-        );
+        assert_eq!(timestamp_ms("2024-02-29T00:00:00-00:30"), Ok(1_709_166_600_000));
         for bad in [
             "2023-02-29T00:00:00Z",
             "2024-13-01T00:00:00Z",

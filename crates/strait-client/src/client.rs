@@ -38,10 +38,9 @@ use crate::endpoints::{ChannelSettings, EndpointSet, MAX_MESSAGE_BYTES};
 use crate::error::{ClientError, error_type_of};
 use crate::retry::Backoff;
 use crate::types::{
-    GetRecordsOutput, PutResult, RecordOutcome, ShardDescription, StreamDescription,
-    SubscribeEvent, get_records_from_proto, iterator_type_to_proto, namespace_to_proto,
-    put_records_from_proto, put_result_from_proto, record_to_entry, shard_from_proto,
-    stream_from_proto, subscribe_event_from_proto,
+    GetRecordsOutput, PutResult, RecordOutcome, ShardDescription, StreamDescription, SubscribeEvent,
+    get_records_from_proto, iterator_type_to_proto, namespace_to_proto, put_records_from_proto,
+    put_result_from_proto, record_to_entry, shard_from_proto, stream_from_proto, subscribe_event_from_proto,
 };
 
 /// The default bound on one attempt of a call.
@@ -254,10 +253,7 @@ impl StraitClient {
     }
 
     /// Describes a stream and all its shards.
-    pub async fn describe_stream(
-        &self,
-        stream: &StreamName,
-    ) -> Result<StreamDescription, ClientError> {
+    pub async fn describe_stream(&self, stream: &StreamName) -> Result<StreamDescription, ClientError> {
         let request = proto::DescribeStreamRequest {
             namespace: Some(self.namespace()),
             stream: stream.to_string(),
@@ -297,10 +293,7 @@ impl StraitClient {
     }
 
     /// Lists every shard of a stream, open and closed, following pagination to the end.
-    pub async fn list_shards(
-        &self,
-        stream: &StreamName,
-    ) -> Result<Vec<ShardDescription>, ClientError> {
+    pub async fn list_shards(&self, stream: &StreamName) -> Result<Vec<ShardDescription>, ClientError> {
         let mut shards: Vec<ShardDescription> = Vec::new();
         loop {
             let request = proto::ListShardsRequest {
@@ -333,11 +326,7 @@ impl StraitClient {
     // ---------------------------------------------------------------------------------------
 
     /// Stores one record.
-    pub async fn put_record(
-        &self,
-        stream: &StreamName,
-        record: &Record,
-    ) -> Result<PutResult, ClientError> {
+    pub async fn put_record(&self, stream: &StreamName, record: &Record) -> Result<PutResult, ClientError> {
         let request = proto::PutRecordRequest {
             producer: None,
             namespace: Some(self.namespace()),
@@ -362,8 +351,7 @@ impl StraitClient {
         partition_key: PartitionKey,
         data: impl Into<bytes::Bytes>,
     ) -> Result<PutResult, ClientError> {
-        self.put_record(stream, &Record::new(partition_key, data))
-            .await
+        self.put_record(stream, &Record::new(partition_key, data)).await
     }
 
     /// Stores up to 500 records in one request and returns one outcome per record, in
@@ -374,8 +362,7 @@ impl StraitClient {
         stream: &StreamName,
         records: &[Record],
     ) -> Result<Vec<RecordOutcome>, ClientError> {
-        self.put_records_until(stream, records, self.deadline())
-            .await
+        self.put_records_until(stream, records, self.deadline()).await
     }
 
     /// [`put_records`](Self::put_records) with the retry loop bounded by `deadline`.
@@ -542,8 +529,7 @@ impl StraitClient {
         loop {
             let (index, uri, channel) = self.endpoint_set().preferred();
             let outcome =
-                tokio::time::timeout(self.inner.request_timeout, attempt(Self::grpc(channel)))
-                    .await;
+                tokio::time::timeout(self.inner.request_timeout, attempt(Self::grpc(channel))).await;
             let failure = match outcome {
                 Ok(Ok(response)) => return Ok(response.into_inner()),
                 Ok(Err(status)) => classify(&status),
@@ -669,16 +655,14 @@ fn classify(status: &Status) -> Failure {
         };
     }
     match status.code() {
-        Code::Unavailable
-        | Code::Unknown
-        | Code::Cancelled
-        | Code::DeadlineExceeded
-        | Code::Internal => Failure::Retry {
-            error: ClientError::Unreachable {
-                message: describe_transport_failure(status),
-            },
-            answered: false,
-        },
+        Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded | Code::Internal => {
+            Failure::Retry {
+                error: ClientError::Unreachable {
+                    message: describe_transport_failure(status),
+                },
+                answered: false,
+            }
+        }
         _ => Failure::Final(error),
     }
 }

@@ -261,10 +261,7 @@ fn ready_shards(shards: &BTreeMap<ShardId, ShardState>) -> Vec<ShardId> {
 }
 
 /// Decides where each listed shard starts, or that it is skipped (already finished).
-fn initial_plan(
-    listed: &[ShardDescription],
-    start: &IteratorType,
-) -> BTreeMap<ShardId, ShardState> {
+fn initial_plan(listed: &[ShardDescription], start: &IteratorType) -> BTreeMap<ShardId, ShardState> {
     let parents: BTreeMap<ShardId, Vec<ShardId>> = listed
         .iter()
         .map(|shard| (shard.shard_id, shard.parents()))
@@ -275,8 +272,7 @@ fn initial_plan(
             let planned = match start {
                 IteratorType::TrimHorizon | IteratorType::AtTimestamp(_) => Some(*start),
                 IteratorType::Latest => (!shard.is_closed()).then_some(IteratorType::Latest),
-                IteratorType::AtSequenceNumber(number)
-                | IteratorType::AfterSequenceNumber(number) => {
+                IteratorType::AtSequenceNumber(number) | IteratorType::AfterSequenceNumber(number) => {
                     if shard.shard_id == number.shard() {
                         Some(*start)
                     } else if descends_from(shard.shard_id, number.shard(), &parents) {
@@ -309,11 +305,7 @@ fn child_start(start: &IteratorType) -> IteratorType {
 }
 
 /// Tells whether `shard` is a (strict) descendant of `ancestor`.
-fn descends_from(
-    shard: ShardId,
-    ancestor: ShardId,
-    parents: &BTreeMap<ShardId, Vec<ShardId>>,
-) -> bool {
+fn descends_from(shard: ShardId, ancestor: ShardId, parents: &BTreeMap<ShardId, Vec<ShardId>>) -> bool {
     let mut stack: Vec<ShardId> = parents.get(&shard).cloned().unwrap_or_default();
     let mut seen: Vec<ShardId> = Vec::new();
     while let Some(next) = stack.pop() {
@@ -392,10 +384,7 @@ impl ShardReader {
 
     /// Obtains an iterator just after the last record seen, or at the starting point when
     /// none has been seen yet.
-    async fn iterator_from(
-        &self,
-        last_seen: Option<SequenceNumber>,
-    ) -> Result<String, ClientError> {
+    async fn iterator_from(&self, last_seen: Option<SequenceNumber>) -> Result<String, ClientError> {
         let start = match last_seen {
             Some(number) => IteratorType::AfterSequenceNumber(number),
             None => self.start,
@@ -455,8 +444,7 @@ mod tests {
         let plan = initial_plan(&lineage(), &IteratorType::TrimHorizon);
         assert!(
             plan.values()
-                .all(|shard| shard.phase == Phase::Waiting
-                    && shard.start == IteratorType::TrimHorizon)
+                .all(|shard| shard.phase == Phase::Waiting && shard.start == IteratorType::TrimHorizon)
         );
         assert_eq!(plan[&ShardId(3)].parents, vec![ShardId(1), ShardId(2)]);
     }
@@ -504,10 +492,7 @@ mod tests {
 
     #[test]
     fn children_learned_later_start_at_their_beginning() {
-        assert_eq!(
-            child_start(&IteratorType::Latest),
-            IteratorType::TrimHorizon
-        );
+        assert_eq!(child_start(&IteratorType::Latest), IteratorType::TrimHorizon);
         assert_eq!(
             child_start(&IteratorType::AtTimestamp(42)),
             IteratorType::AtTimestamp(42)

@@ -46,10 +46,7 @@ pub(crate) struct EndpointSet {
 
 impl EndpointSet {
     /// Builds the set from the endpoints a caller gave. At least one is required.
-    pub(crate) fn new(
-        uris: &[String],
-        settings: ChannelSettings,
-    ) -> Result<EndpointSet, ClientError> {
+    pub(crate) fn new(uris: &[String], settings: ChannelSettings) -> Result<EndpointSet, ClientError> {
         let mut set = EndpointSet {
             entries: Vec::new(),
             preferred: 0,
@@ -155,14 +152,10 @@ mod tests {
 
     #[test]
     fn known_endpoints_are_not_added_twice() {
-        let mut set =
-            EndpointSet::new(&["http://127.0.0.1:7001".into()], settings()).expect("valid");
+        let mut set = EndpointSet::new(&["http://127.0.0.1:7001".into()], settings()).expect("valid");
         assert!(!set.add("127.0.0.1:7001").expect("valid"));
         assert!(set.add("127.0.0.1:7002").expect("valid"));
-        assert_eq!(
-            set.uris(),
-            vec!["http://127.0.0.1:7001", "http://127.0.0.1:7002"]
-        );
+        assert_eq!(set.uris(), vec!["http://127.0.0.1:7001", "http://127.0.0.1:7002"]);
     }
 
     #[test]

@@ -126,9 +126,9 @@ impl ClientError {
     /// A retried write may be applied twice when the first attempt's outcome was unknown.
     pub fn is_retryable(&self) -> bool {
         match self {
-            ClientError::Service {
-                code, error_type, ..
-            } => *code == Code::Unavailable || error_type == Self::THROUGHPUT_EXCEEDED,
+            ClientError::Service { code, error_type, .. } => {
+                *code == Code::Unavailable || error_type == Self::THROUGHPUT_EXCEEDED
+            }
             ClientError::Unreachable { .. } => true,
             ClientError::InvalidArgument { .. } | ClientError::Protocol { .. } => false,
         }

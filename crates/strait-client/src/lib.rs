@@ -47,8 +47,8 @@ mod retry;
 pub mod types;
 
 pub use client::{
-    ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY_DEADLINE,
-    StraitClient, SubscribeStream,
+    ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY_DEADLINE, StraitClient,
+    SubscribeStream,
 };
 pub use consumer::{ConsumedRecord, Consumer, ConsumerConfig};
 pub use error::ClientError;

@@ -160,11 +160,7 @@ impl Producer {
                 Err(error) => {
                     // The call loop already retried until the deadline, or the error is final.
                     let failure = RecordFailure::from(&error);
-                    done.extend(
-                        pending
-                            .into_iter()
-                            .map(|(tag, _)| (tag, Err(failure.clone()))),
-                    );
+                    done.extend(pending.into_iter().map(|(tag, _)| (tag, Err(failure.clone()))));
                     return done;
                 }
             };
@@ -185,17 +181,10 @@ impl Producer {
                 "records failed; retrying"
             );
             if !backoff.wait(deadline).await || Instant::now() >= deadline {
-                done.extend(
-                    failed
-                        .into_iter()
-                        .map(|(tag, _, failure)| (tag, Err(failure))),
-                );
+                done.extend(failed.into_iter().map(|(tag, _, failure)| (tag, Err(failure))));
                 break;
             }
-            pending = failed
-                .into_iter()
-                .map(|(tag, record, _)| (tag, record))
-                .collect();
+            pending = failed.into_iter().map(|(tag, record, _)| (tag, record)).collect();
         }
         done
     }
@@ -284,16 +273,10 @@ mod tests {
     use strait_core::PartitionKey;
 
     fn record(data_len: usize) -> Record {
-        Record::new(
-            PartitionKey::new("k").expect("valid key"),
-            vec![b'x'; data_len],
-        )
+        Record::new(PartitionKey::new("k").expect("valid key"), vec![b'x'; data_len])
     }
 
-    async fn collect_batches(
-        records: Vec<Record>,
-        config: ProducerConfig,
-    ) -> Vec<(Vec<usize>, Vec<usize>)> {
+    async fn collect_batches(records: Vec<Record>, config: ProducerConfig) -> Vec<(Vec<usize>, Vec<usize>)> {
         let tagged = stream::iter(records.into_iter().enumerate());
         batches(tagged, config)
             .map(|batch| {
@@ -324,10 +307,7 @@ mod tests {
         let batches = collect_batches(records, ProducerConfig::default()).await;
         let sizes: Vec<usize> = batches.iter().map(|(entries, _)| entries.len()).collect();
         assert_eq!(sizes, vec![5, 2]);
-        let order: Vec<usize> = batches
-            .into_iter()
-            .flat_map(|(entries, _)| entries)
-            .collect();
+        let order: Vec<usize> = batches.into_iter().flat_map(|(entries, _)| entries).collect();
         assert_eq!(order, (0..7).collect::<Vec<_>>());
     }
 

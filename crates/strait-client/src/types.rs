@@ -164,9 +164,7 @@ pub(crate) fn iterator_type_to_proto(
     match start {
         IteratorType::TrimHorizon => (Wire::TrimHorizon, None, None),
         IteratorType::Latest => (Wire::Latest, None, None),
-        IteratorType::AtSequenceNumber(number) => {
-            (Wire::AtSequenceNumber, Some(number.to_string()), None)
-        }
+        IteratorType::AtSequenceNumber(number) => (Wire::AtSequenceNumber, Some(number.to_string()), None),
         IteratorType::AfterSequenceNumber(number) => {
             (Wire::AfterSequenceNumber, Some(number.to_string()), None)
         }
@@ -191,13 +189,9 @@ pub(crate) fn parse_shard_id(text: &str, field: &str) -> Result<ShardId, ClientE
         .ok_or_else(|| ClientError::protocol(format!("{field} {text:?} is not a shard id")))
 }
 
-pub(crate) fn parse_sequence_number(
-    text: &str,
-    field: &str,
-) -> Result<SequenceNumber, ClientError> {
-    SequenceNumber::parse(text).map_err(|_| {
-        ClientError::protocol(format!("{field} {text:?} is not a Strait sequence number"))
-    })
+pub(crate) fn parse_sequence_number(text: &str, field: &str) -> Result<SequenceNumber, ClientError> {
+    SequenceNumber::parse(text)
+        .map_err(|_| ClientError::protocol(format!("{field} {text:?} is not a Strait sequence number")))
 }
 
 fn parse_hash_key_range(
@@ -215,10 +209,7 @@ fn parse_hash_key_range(
         .ok_or_else(|| ClientError::protocol(format!("{field} starts after it ends")))
 }
 
-pub(crate) fn put_result_from_proto(
-    shard_id: &str,
-    sequence_number: &str,
-) -> Result<PutResult, ClientError> {
+pub(crate) fn put_result_from_proto(shard_id: &str, sequence_number: &str) -> Result<PutResult, ClientError> {
     Ok(PutResult {
         shard_id: parse_shard_id(shard_id, "ShardId")?,
         sequence_number: parse_sequence_number(sequence_number, "SequenceNumber")?,
@@ -260,15 +251,11 @@ pub(crate) fn stored_record_from_proto(record: proto::Record) -> Result<StoredRe
     })
 }
 
-fn stored_records_from_proto(
-    records: Vec<proto::Record>,
-) -> Result<Vec<StoredRecord>, ClientError> {
+fn stored_records_from_proto(records: Vec<proto::Record>) -> Result<Vec<StoredRecord>, ClientError> {
     records.into_iter().map(stored_record_from_proto).collect()
 }
 
-fn child_shards_from_proto(
-    children: Vec<proto::ChildShard>,
-) -> Result<Vec<ChildShard>, ClientError> {
+fn child_shards_from_proto(children: Vec<proto::ChildShard>) -> Result<Vec<ChildShard>, ClientError> {
     children
         .into_iter()
         .map(|child| {
@@ -353,14 +340,10 @@ pub(crate) fn stream_from_proto(
 ) -> Result<StreamDescription, ClientError> {
     let stream = stream.ok_or_else(|| ClientError::protocol("StreamDescription is missing"))?;
     let status = StreamStatus::parse(&stream.status).ok_or_else(|| {
-        ClientError::protocol(format!(
-            "StreamStatus {:?} is not a stream status",
-            stream.status
-        ))
+        ClientError::protocol(format!("StreamStatus {:?} is not a stream status", stream.status))
     })?;
-    let mode = StreamMode::parse(&stream.mode).ok_or_else(|| {
-        ClientError::protocol(format!("StreamMode {:?} is not a stream mode", stream.mode))
-    })?;
+    let mode = StreamMode::parse(&stream.mode)
+        .ok_or_else(|| ClientError::protocol(format!("StreamMode {:?} is not a stream mode", stream.mode)))?;
     Ok(StreamDescription {
         name: stream.name,
         arn: stream.arn,

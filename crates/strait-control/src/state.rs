@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use strait_core::{
-    HashKey, HashKeyRange, Namespace, RecordPosition, ShardId, StreamIncarnation, StreamMode,
-    StreamName, StreamStatus,
+    HashKey, HashKeyRange, Namespace, RecordPosition, ShardId, StreamIncarnation, StreamMode, StreamName,
+    StreamStatus,
 };
 
 /// Node ids, as in the Raft groups.
@@ -120,9 +120,7 @@ impl std::fmt::Display for ControlCommand {
             ControlCommand::Bootstrap { nodes, .. } => {
                 write!(f, "bootstrap({} nodes)", nodes.len())
             }
-            ControlCommand::CreateStream {
-                key, shard_count, ..
-            } => {
+            ControlCommand::CreateStream { key, shard_count, .. } => {
                 write!(f, "create-stream({}, {shard_count} shards)", key.name)
             }
             ControlCommand::ActivateStream { key, .. } => {
@@ -224,16 +222,11 @@ impl ControlState {
                         )));
                     }
                 }
-                let incarnation =
-                    StreamIncarnation::new(self.next_incarnation).ok_or_else(|| {
-                        ControlError::InvalidPlacement("stream incarnations exhausted".into())
-                    })?;
+                let incarnation = StreamIncarnation::new(self.next_incarnation)
+                    .ok_or_else(|| ControlError::InvalidPlacement("stream incarnations exhausted".into()))?;
                 self.next_incarnation += 1;
                 let mut shards = BTreeMap::new();
-                for (ordinal, range) in HashKeyRange::even_split(*shard_count)
-                    .into_iter()
-                    .enumerate()
-                {
+                for (ordinal, range) in HashKeyRange::even_split(*shard_count).into_iter().enumerate() {
                     let shard = ShardId(ordinal as u32);
                     let group = self.next_group;
                     self.next_group += 1;
@@ -304,15 +297,12 @@ impl ControlState {
 
     /// The shard groups with a replica on `node`.
     pub fn groups_on(&self, node: NodeId) -> impl Iterator<Item = &GroupMeta> {
-        self.groups
-            .values()
-            .filter(move |g| g.replicas.contains(&node))
+        self.groups.values().filter(move |g| g.replicas.contains(&node))
     }
 
     /// `(replicas, preferred leaders)` per node, for placement.
     pub fn load(&self) -> BTreeMap<NodeId, (usize, usize)> {
-        let mut load: BTreeMap<NodeId, (usize, usize)> =
-            self.nodes.keys().map(|&n| (n, (0, 0))).collect();
+        let mut load: BTreeMap<NodeId, (usize, usize)> = self.nodes.keys().map(|&n| (n, (0, 0))).collect();
         for group in self.groups.values() {
             for (i, node) in group.replicas.iter().enumerate() {
                 let entry = load.entry(*node).or_default();
@@ -390,32 +380,23 @@ mod tests {
         create(&mut state, "orders", 1);
         assert_eq!(
             create(&mut state, "orders", 1),
-            ControlReply::Rejected(ControlError::StreamExists(
-                StreamName::new("orders").unwrap()
-            ))
+            ControlReply::Rejected(ControlError::StreamExists(StreamName::new("orders").unwrap()))
         );
     }
 
     #[test]
     fn a_recreated_stream_gets_a_new_incarnation_and_new_groups() {
         let mut state = bootstrapped();
-        let ControlReply::StreamCreated { incarnation: first } = create(&mut state, "orders", 2)
-        else {
+        let ControlReply::StreamCreated { incarnation: first } = create(&mut state, "orders", 2) else {
             panic!("not created")
         };
         state.apply(&ControlCommand::DeleteStream { key: key("orders") });
         assert!(state.groups.is_empty());
-        let ControlReply::StreamCreated {
-            incarnation: second,
-        } = create(&mut state, "orders", 2)
-        else {
+        let ControlReply::StreamCreated { incarnation: second } = create(&mut state, "orders", 2) else {
             panic!("not created")
         };
         assert_ne!(first, second);
-        assert!(
-            state.groups.keys().all(|&g| g > 2),
-            "group ids are never reused"
-        );
+        assert!(state.groups.keys().all(|&g| g > 2), "group ids are never reused");
     }
 
     #[test]

@@ -113,12 +113,9 @@ pub struct ControlSnapshotBuilder {
 impl RaftSnapshotBuilder<ControlRaftConfig> for ControlSnapshotBuilder {
     type SnapshotData = SnapshotData;
 
-    async fn build_snapshot(
-        &mut self,
-    ) -> Result<SnapshotOf<ControlRaftConfig, SnapshotData>, io::Error> {
+    async fn build_snapshot(&mut self) -> Result<SnapshotOf<ControlRaftConfig, SnapshotData>, io::Error> {
         let state = std::mem::replace(&mut self.state, Ok(Vec::new()))?;
-        let mut writer =
-            ChunkWriter::start(self.engine.clone(), GroupId::CONTROL, SnapshotSlot::Current)?;
+        let mut writer = ChunkWriter::start(self.engine.clone(), GroupId::CONTROL, SnapshotSlot::Current)?;
         for chunk in SnapshotData::Local(Arc::new(StateFrame(state))).chunks() {
             writer.write(chunk?)?;
         }
@@ -198,8 +195,8 @@ impl RaftStateMachine<ControlRaftConfig> for ControlStateMachine {
         for frame in snapshot.frames() {
             state = Some(codec::decode::<ControlState>(&frame?.value)?);
         }
-        let state = state
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "empty control snapshot"))?;
+        let state =
+            state.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "empty control snapshot"))?;
         // Any snapshot but this node's own persisted one (restored at start-up) becomes
         // the persisted snapshot.
         let is_own = matches!(

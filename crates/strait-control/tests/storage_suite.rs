@@ -12,15 +12,10 @@ use strait_storage::{Flusher, KvEngine, MemoryEngine};
 
 struct ControlStores;
 
-impl StoreBuilder<ControlRaftConfig, LogStore<ControlRaftConfig>, ControlStateMachine, ()>
-    for ControlStores
-{
+impl StoreBuilder<ControlRaftConfig, LogStore<ControlRaftConfig>, ControlStateMachine, ()> for ControlStores {
     async fn build(
         &self,
-    ) -> Result<
-        ((), LogStore<ControlRaftConfig>, ControlStateMachine),
-        StorageError<ControlRaftConfig>,
-    > {
+    ) -> Result<((), LogStore<ControlRaftConfig>, ControlStateMachine), StorageError<ControlRaftConfig>> {
         let engine: Arc<dyn KvEngine> = Arc::new(MemoryEngine::new());
         let flusher = Flusher::start(engine.clone(), false);
         let log = LogStore::new(engine.clone(), flusher.clone(), GroupId::CONTROL, None);

@@ -142,9 +142,7 @@ impl StraitError {
             StraitError::InvalidArgument { .. } => "InvalidArgumentException",
             StraitError::Validation { .. } => "ValidationException",
             StraitError::LimitExceeded { .. } => "LimitExceededException",
-            StraitError::ProvisionedThroughputExceeded { .. } => {
-                "ProvisionedThroughputExceededException"
-            }
+            StraitError::ProvisionedThroughputExceeded { .. } => "ProvisionedThroughputExceededException",
             StraitError::ExpiredIterator { .. } => "ExpiredIteratorException",
             StraitError::ExpiredNextToken { .. } => "ExpiredNextTokenException",
             StraitError::Unavailable { .. } | StraitError::Internal { .. } => "InternalFailure",
@@ -157,9 +155,7 @@ impl StraitError {
     /// throttle is reported as `InternalFailure`.
     pub fn kinesis_record_error_code(&self) -> &'static str {
         match self {
-            StraitError::ProvisionedThroughputExceeded { .. } => {
-                "ProvisionedThroughputExceededException"
-            }
+            StraitError::ProvisionedThroughputExceeded { .. } => "ProvisionedThroughputExceededException",
             _ => "InternalFailure",
         }
     }
@@ -294,26 +290,18 @@ impl StraitError {
     /// `Stream <name> under account <acct> not found.` (ResourceNotFound), for a stream
     /// that does not exist or is still being created.
     pub fn stream_not_found(stream: &StreamName, account: &AccountId) -> Self {
-        Self::resource_not_found(format!(
-            "Stream {stream} under account {account} not found."
-        ))
+        Self::resource_not_found(format!("Stream {stream} under account {account} not found."))
     }
 
     /// `Stream <name> under account <acct> already exists.` (ResourceInUse), for
     /// CreateStream with a taken name.
     pub fn stream_exists(stream: &StreamName, account: &AccountId) -> Self {
-        Self::resource_in_use(format!(
-            "Stream {stream} under account {account} already exists."
-        ))
+        Self::resource_in_use(format!("Stream {stream} under account {account} already exists."))
     }
 
     /// `Stream <name> under account <acct> not ACTIVE, instead in state <STATE>`
     /// (ResourceInUse), for control operations that need an ACTIVE stream.
-    pub fn stream_not_active(
-        stream: &StreamName,
-        account: &AccountId,
-        status: StreamStatus,
-    ) -> Self {
+    pub fn stream_not_active(stream: &StreamName, account: &AccountId, status: StreamStatus) -> Self {
         Self::resource_in_use(format!(
             "Stream {stream} under account {account} not ACTIVE, instead in state {}",
             status.as_kinesis_str()
@@ -367,11 +355,7 @@ impl StraitError {
 
     /// The InvalidArgument message for IncreaseStreamRetentionPeriod with a value below the
     /// current one.
-    pub fn retention_increase_shorter(
-        requested_hours: u32,
-        stream: &StreamName,
-        current_hours: u32,
-    ) -> Self {
+    pub fn retention_increase_shorter(requested_hours: u32, stream: &StreamName, current_hours: u32) -> Self {
         Self::invalid_argument(format!(
             "Requested retention period ({requested_hours} hours) for stream {stream} can not \
              be shorter than existing retention period ({current_hours} hours). Use \
@@ -381,11 +365,7 @@ impl StraitError {
 
     /// The InvalidArgument message for DecreaseStreamRetentionPeriod with a value above the
     /// current one.
-    pub fn retention_decrease_longer(
-        requested_hours: u32,
-        stream: &StreamName,
-        current_hours: u32,
-    ) -> Self {
+    pub fn retention_decrease_longer(requested_hours: u32, stream: &StreamName, current_hours: u32) -> Self {
         Self::invalid_argument(format!(
             "Requested retention period ({requested_hours} hours) for stream {stream} can not \
              be longer than existing retention period ({current_hours} hours). Use \
@@ -455,11 +435,7 @@ impl StraitError {
 
     /// `Rate exceeded for shard <shardId> in stream <name> under account <acct>.`
     /// (ProvisionedThroughputExceeded), for a throttled write.
-    pub fn rate_exceeded_for_shard(
-        shard: ShardId,
-        stream: &StreamName,
-        account: &AccountId,
-    ) -> Self {
+    pub fn rate_exceeded_for_shard(shard: ShardId, stream: &StreamName, account: &AccountId) -> Self {
         Self::provisioned_throughput_exceeded(format!(
             "Rate exceeded for shard {shard} in stream {stream} under account {account}."
         ))
@@ -479,10 +455,7 @@ impl StraitError {
     /// `Records size exceeds <n> MB limit` (InvalidArgument), for a PutRecords request whose
     /// records add up to more than `max_bytes`.
     pub fn put_records_too_large(max_bytes: usize) -> Self {
-        Self::invalid_argument(format!(
-            "Records size exceeds {} MB limit",
-            max_bytes / (1 << 20)
-        ))
+        Self::invalid_argument(format!("Records size exceeds {} MB limit", max_bytes / (1 << 20)))
     }
 
     /// The InvalidArgument message for an ExplicitHashKey (or another hash-key member, named
@@ -607,10 +580,7 @@ impl StraitError {
 
     /// `Invalid StartingSequenceNumber. It encodes <shardIdX>, while it was used in a call to
     /// a shard with <shardIdY>` (InvalidArgument).
-    pub fn sequence_number_for_other_shard(
-        encoded_shard: ShardId,
-        requested_shard: ShardId,
-    ) -> Self {
+    pub fn sequence_number_for_other_shard(encoded_shard: ShardId, requested_shard: ShardId) -> Self {
         Self::invalid_argument(format!(
             "Invalid StartingSequenceNumber. It encodes {encoded_shard}, while it was used in a \
              call to a shard with {requested_shard}"
@@ -682,11 +652,7 @@ impl Violation {
     pub const NOT_NULL: &'static str = "Member must not be null";
 
     /// Builds a violation from its three parts; `value` is the raw value without quotes.
-    pub fn new(
-        value: impl Into<String>,
-        field: impl Into<String>,
-        constraint: impl Into<String>,
-    ) -> Self {
+    pub fn new(value: impl Into<String>, field: impl Into<String>, constraint: impl Into<String>) -> Self {
         Violation {
             value: value.into(),
             field: field.into(),
@@ -728,11 +694,7 @@ impl Violation {
     }
 
     /// A number is below the model minimum.
-    pub fn min_value(
-        value: impl fmt::Display,
-        field: impl Into<String>,
-        min: impl fmt::Display,
-    ) -> Self {
+    pub fn min_value(value: impl fmt::Display, field: impl Into<String>, min: impl fmt::Display) -> Self {
         Violation::new(
             value.to_string(),
             field,
@@ -741,11 +703,7 @@ impl Violation {
     }
 
     /// A number is above the model maximum.
-    pub fn max_value(
-        value: impl fmt::Display,
-        field: impl Into<String>,
-        max: impl fmt::Display,
-    ) -> Self {
+    pub fn max_value(value: impl fmt::Display, field: impl Into<String>, max: impl fmt::Display) -> Self {
         Violation::new(
             value.to_string(),
             field,
@@ -754,18 +712,11 @@ impl Violation {
     }
 
     /// A string is not one of the model's enum values, listed in model order.
-    pub fn enum_value(
-        value: impl Into<String>,
-        field: impl Into<String>,
-        allowed: &[&str],
-    ) -> Self {
+    pub fn enum_value(value: impl Into<String>, field: impl Into<String>, allowed: &[&str]) -> Self {
         Violation::new(
             value,
             field,
-            format!(
-                "Member must satisfy enum value set: [{}]",
-                allowed.join(", ")
-            ),
+            format!("Member must satisfy enum value set: [{}]", allowed.join(", ")),
         )
     }
 
@@ -811,11 +762,7 @@ mod tests {
 
     #[test]
     fn single_violation_uses_the_singular() {
-        let err = StraitError::validation(vec![Violation::pattern(
-            "?",
-            "shardToSplit",
-            "[a-zA-Z0-9_.-]+",
-        )]);
+        let err = StraitError::validation(vec![Violation::pattern("?", "shardToSplit", "[a-zA-Z0-9_.-]+")]);
         assert_eq!(
             err.message(),
             "1 validation error detected: Value '?' at 'shardToSplit' failed to satisfy \
@@ -862,8 +809,7 @@ mod tests {
              than or equal to 1048576"
         );
         assert_eq!(
-            Violation::enum_value("SOON", "shardIteratorType", &["LATEST", "TRIM_HORIZON"])
-                .to_string(),
+            Violation::enum_value("SOON", "shardIteratorType", &["LATEST", "TRIM_HORIZON"]).to_string(),
             "Value 'SOON' at 'shardIteratorType' failed to satisfy constraint: Member must \
              satisfy enum value set: [LATEST, TRIM_HORIZON]"
         );
@@ -903,13 +849,8 @@ mod tests {
             "Rate exceeded for shard shardId-000000000001 in stream orders under account \
              111111111111."
         );
-        let split = StraitError::invalid_split_key(
-            HashKey(1),
-            ShardId(0),
-            &stream,
-            &acct,
-            HashKeyRange::FULL,
-        );
+        let split =
+            StraitError::invalid_split_key(HashKey(1), ShardId(0), &stream, &acct, HashKeyRange::FULL);
         assert_eq!(
             split.message(),
             "NewStartingHashKey 1 used in SplitShard() on shard shardId-000000000000 in stream \
@@ -964,8 +905,7 @@ mod tests {
     #[test]
     fn hash_key_range_message_names_the_member() {
         assert_eq!(
-            StraitError::explicit_hash_key_out_of_range("340282366920938463463374607431768211456")
-                .message(),
+            StraitError::explicit_hash_key_out_of_range("340282366920938463463374607431768211456").message(),
             "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. \
              Specified value was 340282366920938463463374607431768211456"
         );

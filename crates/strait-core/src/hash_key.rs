@@ -160,9 +160,7 @@ impl HashKeyParseError {
             HashKeyParseError::Pattern { text } => {
                 StraitError::validation(vec![Violation::pattern(text, field, HashKey::PATTERN)])
             }
-            HashKeyParseError::OutOfRange { text } => {
-                StraitError::hash_key_out_of_range(field, &text)
-            }
+            HashKeyParseError::OutOfRange { text } => StraitError::hash_key_out_of_range(field, &text),
         }
     }
 }
@@ -223,9 +221,7 @@ mod tests {
         ] {
             assert_eq!(
                 HashKey::parse_decimal(bad),
-                Err(HashKeyParseError::Pattern {
-                    text: bad.to_owned()
-                }),
+                Err(HashKeyParseError::Pattern { text: bad.to_owned() }),
                 "{bad:?}"
             );
         }
@@ -239,9 +235,7 @@ mod tests {
         ] {
             assert_eq!(
                 HashKey::parse_decimal(big),
-                Err(HashKeyParseError::OutOfRange {
-                    text: big.to_owned()
-                })
+                Err(HashKeyParseError::OutOfRange { text: big.to_owned() })
             );
         }
     }

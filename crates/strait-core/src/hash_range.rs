@@ -137,9 +137,8 @@ impl HashKeyRange {
     /// Tells whether the two ranges are adjacent, in either order: one ends exactly one key
     /// before the other starts. This is MergeShards' eligibility rule.
     pub fn is_adjacent(&self, other: HashKeyRange) -> bool {
-        let touches = |low: &HashKeyRange, high: &HashKeyRange| {
-            low.end.0.checked_add(1) == Some(high.start.0)
-        };
+        let touches =
+            |low: &HashKeyRange, high: &HashKeyRange| low.end.0.checked_add(1) == Some(high.start.0);
         touches(self, &other) || touches(&other, self)
     }
 
@@ -341,21 +340,12 @@ mod tests {
     #[test]
     fn split_follows_the_kinesis_bounds() {
         let parent = range(10, 20);
-        assert!(
-            parent.split_at(HashKey(11)).is_err(),
-            "must exceed start + 1"
-        );
+        assert!(parent.split_at(HashKey(11)).is_err(), "must exceed start + 1");
         assert!(parent.split_at(HashKey(10)).is_err());
         assert!(parent.split_at(HashKey(20)).is_err(), "must be below end");
         assert!(parent.split_at(HashKey(21)).is_err());
-        assert_eq!(
-            parent.split_at(HashKey(12)),
-            Ok((range(10, 11), range(12, 20)))
-        );
-        assert_eq!(
-            parent.split_at(HashKey(19)),
-            Ok((range(10, 18), range(19, 20)))
-        );
+        assert_eq!(parent.split_at(HashKey(12)), Ok((range(10, 11), range(12, 20))));
+        assert_eq!(parent.split_at(HashKey(19)), Ok((range(10, 18), range(19, 20))));
         let top = range(u128::MAX, u128::MAX);
         assert!(top.split_at(HashKey::MAX).is_err());
         assert!(!top.is_splittable());
@@ -424,9 +414,7 @@ mod tests {
         );
         assert_eq!(
             check_coverage(&[range(1, u128::MAX)]),
-            Err(CoverageError::Gap {
-                missing: range(0, 0)
-            })
+            Err(CoverageError::Gap { missing: range(0, 0) })
         );
         assert_eq!(
             check_coverage(&[range(0, 10), range(10, u128::MAX)]),

@@ -85,9 +85,7 @@ impl IteratorKind {
 
     /// Parses a kind as Kinesis spells it (exact case).
     pub fn parse(s: &str) -> Option<IteratorKind> {
-        Self::ALL
-            .into_iter()
-            .find(|kind| kind.as_kinesis_str() == s)
+        Self::ALL.into_iter().find(|kind| kind.as_kinesis_str() == s)
     }
 
     /// Lists the model constraints `value` breaks as a ShardIteratorType, reported at
@@ -177,16 +175,12 @@ impl IteratorType {
             (IteratorKind::AtTimestamp, None) => timestamp_ms
                 .map(IteratorType::AtTimestamp)
                 .ok_or_else(StraitError::iterator_timestamp_missing),
-            (IteratorKind::AtSequenceNumber | IteratorKind::AfterSequenceNumber, None) => Err(
-                StraitError::iterator_type_mismatch(kind.as_kinesis_str(), false),
-            ),
-            (
-                IteratorKind::TrimHorizon | IteratorKind::Latest | IteratorKind::AtTimestamp,
-                Some(_),
-            ) => Err(StraitError::iterator_type_mismatch(
-                kind.as_kinesis_str(),
-                true,
-            )),
+            (IteratorKind::AtSequenceNumber | IteratorKind::AfterSequenceNumber, None) => {
+                Err(StraitError::iterator_type_mismatch(kind.as_kinesis_str(), false))
+            }
+            (IteratorKind::TrimHorizon | IteratorKind::Latest | IteratorKind::AtTimestamp, Some(_)) => {
+                Err(StraitError::iterator_type_mismatch(kind.as_kinesis_str(), true))
+            }
             (IteratorKind::AtSequenceNumber | IteratorKind::AfterSequenceNumber, Some(text)) => {
                 let number = SequenceNumber::parse(text).map_err(|_| {
                     StraitError::invalid_starting_sequence_number(text, shard, stream, account)
@@ -213,8 +207,7 @@ impl IteratorType {
         stream: &StreamName,
         account: &AccountId,
     ) -> StraitResult<()> {
-        let (IteratorType::AtSequenceNumber(number) | IteratorType::AfterSequenceNumber(number)) =
-            self
+        let (IteratorType::AtSequenceNumber(number) | IteratorType::AfterSequenceNumber(number)) = self
         else {
             return Ok(());
         };
@@ -239,9 +232,9 @@ impl IteratorType {
     /// points always pass.
     pub fn check_timestamp(&self, now_ms: u64) -> StraitResult<()> {
         match *self {
-            IteratorType::AtTimestamp(timestamp_ms) if timestamp_ms > now_ms => Err(
-                StraitError::iterator_timestamp_in_future(timestamp_ms, now_ms),
-            ),
+            IteratorType::AtTimestamp(timestamp_ms) if timestamp_ms > now_ms => {
+                Err(StraitError::iterator_timestamp_in_future(timestamp_ms, now_ms))
+            }
             _ => Ok(()),
         }
     }
@@ -300,21 +293,14 @@ impl ShardIteratorToken {
     /// Anything not produced by [`encode`](Self::encode) with the same secret, including a
     /// token with any byte changed, is [`IteratorError::Invalid`]. A genuine token issued
     /// more than [`ITERATOR_TTL_MS`] before `now_ms` is [`IteratorError::Expired`].
-    pub fn decode(
-        token: &str,
-        secret: &[u8],
-        now_ms: u64,
-    ) -> Result<ShardIteratorToken, IteratorError> {
+    pub fn decode(token: &str, secret: &[u8], now_ms: u64) -> Result<ShardIteratorToken, IteratorError> {
         if token.len() > MAX_ITERATOR_LEN {
             return Err(IteratorError::Invalid);
         }
         let bytes = URL_SAFE_NO_PAD
             .decode(token)
             .map_err(|_| IteratorError::Invalid)?;
-        let payload_len = bytes
-            .len()
-            .checked_sub(TAG_LEN)
-            .ok_or(IteratorError::Invalid)?;
+        let payload_len = bytes.len().checked_sub(TAG_LEN).ok_or(IteratorError::Invalid)?;
         let (payload, tag) = bytes.split_at(payload_len);
         mac(secret, payload)
             .verify_slice(tag)
@@ -394,8 +380,7 @@ impl ShardIteratorToken {
 
 /// Starts an HMAC-SHA256 over the context string and `payload`.
 fn mac(secret: &[u8], payload: &[u8]) -> HmacSha256 {
-    let mut mac =
-        HmacSha256::new_from_slice(secret).expect("HMAC-SHA256 accepts keys of any length");
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC-SHA256 accepts keys of any length");
     mac.update(MAC_CONTEXT);
     mac.update(payload);
     mac
@@ -464,10 +449,9 @@ impl From<IteratorError> for StraitError {
     fn from(err: IteratorError) -> StraitError {
         match err {
             IteratorError::Invalid => StraitError::invalid_iterator(),
-            IteratorError::Expired {
-                issued_at_ms,
-                now_ms,
-            } => StraitError::expired_iterator(issued_at_ms, now_ms),
+            IteratorError::Expired { issued_at_ms, now_ms } => {
+                StraitError::expired_iterator(issued_at_ms, now_ms)
+            }
         }
     }
 }
@@ -504,12 +488,7 @@ mod tests {
     }
 
     fn seq(inc: u64, shard: u32, index: u64) -> SequenceNumber {
-        SequenceNumber::new(
-            incarnation(inc),
-            ShardId(shard),
-            RecordPosition::new(index, 0),
-        )
-        .expect("valid")
+        SequenceNumber::new(incarnation(inc), ShardId(shard), RecordPosition::new(index, 0)).expect("valid")
     }
 
     fn parse(
@@ -545,10 +524,7 @@ mod tests {
     fn parses_each_iterator_type() {
         let number = seq(1, 0, 9);
         let text = number.to_string();
-        assert_eq!(
-            parse("TRIM_HORIZON", None, None),
-            Ok(IteratorType::TrimHorizon)
-        );
+        assert_eq!(parse("TRIM_HORIZON", None, None), Ok(IteratorType::TrimHorizon));
         assert_eq!(parse("LATEST", None, Some(5)), Ok(IteratorType::Latest));
         assert_eq!(
             parse("AT_TIMESTAMP", None, Some(5)),
@@ -573,9 +549,8 @@ mod tests {
         );
         let err = parse("AFTER_SEQUENCE_NUMBER", None, None).expect_err("number required");
         assert!(
-            err.message().ends_with(
-                "Request specified AFTER_SEQUENCE_NUMBER and no StartingSequenceNumber."
-            )
+            err.message()
+                .ends_with("Request specified AFTER_SEQUENCE_NUMBER and no StartingSequenceNumber.")
         );
         let err = parse("AT_TIMESTAMP", None, None).expect_err("timestamp required");
         assert_eq!(
@@ -598,9 +573,7 @@ mod tests {
     #[test]
     fn origin_check_names_the_wrong_shard_or_stream() {
         let here = IteratorType::AtSequenceNumber(seq(7, 2, 1));
-        let check = |it: IteratorType| {
-            it.check_origin(incarnation(7), ShardId(2), &stream("s"), &account())
-        };
+        let check = |it: IteratorType| it.check_origin(incarnation(7), ShardId(2), &stream("s"), &account());
         assert_eq!(check(here), Ok(()));
         assert_eq!(check(IteratorType::Latest), Ok(()));
         let err = check(IteratorType::AfterSequenceNumber(seq(7, 1, 1))).expect_err("other shard");
@@ -656,10 +629,7 @@ mod tests {
     fn token_round_trips() {
         let original = token();
         let encoded = original.encode(SECRET);
-        assert_eq!(
-            ShardIteratorToken::decode(&encoded, SECRET, NOW),
-            Ok(original)
-        );
+        assert_eq!(ShardIteratorToken::decode(&encoded, SECRET, NOW), Ok(original));
         assert!(
             encoded
                 .bytes()
@@ -742,18 +712,9 @@ mod tests {
             invalid
         );
         assert_eq!(ShardIteratorToken::decode("", SECRET, NOW), invalid);
-        assert_eq!(
-            ShardIteratorToken::decode("AAAAAAAAAA", SECRET, NOW),
-            invalid
-        );
-        assert_eq!(
-            ShardIteratorToken::decode("not base64!", SECRET, NOW),
-            invalid
-        );
-        assert_eq!(
-            ShardIteratorToken::decode(&"A".repeat(600), SECRET, NOW),
-            invalid
-        );
+        assert_eq!(ShardIteratorToken::decode("AAAAAAAAAA", SECRET, NOW), invalid);
+        assert_eq!(ShardIteratorToken::decode("not base64!", SECRET, NOW), invalid);
+        assert_eq!(ShardIteratorToken::decode(&"A".repeat(600), SECRET, NOW), invalid);
         // A correctly signed payload of the wrong shape is still refused.
         let mut forged = vec![FORMAT_VERSION + 1];
         let tag = mac(SECRET, &forged).finalize().into_bytes();
@@ -801,8 +762,8 @@ mod tests {
             (any::<u64>(), any::<u32>()),
             any::<u64>(),
         )
-            .prop_map(
-                |((acct, region, name), inc, shard, (index, offset), issued)| ShardIteratorToken {
+            .prop_map(|((acct, region, name), inc, shard, (index, offset), issued)| {
+                ShardIteratorToken {
                     namespace: Namespace::new(
                         AccountId::new(acct).expect("valid"),
                         Region::new(region).expect("valid"),
@@ -812,8 +773,8 @@ mod tests {
                     shard: ShardId(shard),
                     position: RecordPosition::new(index, offset),
                     issued_at_ms: issued,
-                },
-            )
+                }
+            })
     }
 
     proptest! {

@@ -49,13 +49,11 @@ pub use error::{StraitError, StraitResult, Violation};
 pub use hash_key::{HashKey, HashKeyParseError};
 pub use hash_range::{CoverageError, HashKeyRange, SplitError, check_coverage};
 pub use iterator::{
-    ITERATOR_TTL_MS, IteratorError, IteratorKind, IteratorType, MAX_ITERATOR_LEN,
-    ShardIteratorToken,
+    ITERATOR_TTL_MS, IteratorError, IteratorKind, IteratorType, MAX_ITERATOR_LEN, ShardIteratorToken,
 };
 pub use partition_key::PartitionKey;
 pub use record::{
-    MAX_PUT_RECORDS_BYTES, MAX_PUT_RECORDS_ENTRIES, MAX_RECORD_BYTES, Record, StoredRecord,
-    check_put_records,
+    MAX_PUT_RECORDS_BYTES, MAX_PUT_RECORDS_ENTRIES, MAX_RECORD_BYTES, Record, StoredRecord, check_put_records,
 };
 pub use sequence::{RecordPosition, SequenceNumber, SequenceNumberError};
 pub use shard::ShardId;

@@ -144,10 +144,7 @@ mod tests {
     #[test]
     fn routes_by_md5() {
         let key = PartitionKey::new("a").expect("valid");
-        assert_eq!(
-            key.hash_key(),
-            HashKey(16955237001963240173058271559858726497)
-        );
+        assert_eq!(key.hash_key(), HashKey(16955237001963240173058271559858726497));
     }
 
     #[test]

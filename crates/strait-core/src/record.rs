@@ -75,11 +75,7 @@ impl Record {
     /// (`data` in PutRecord, `records.<n>.member.data` in PutRecords).
     pub fn check_size(&self, max_bytes: usize, field: &str) -> StraitResult<()> {
         if self.size_bytes() > max_bytes {
-            Err(StraitError::record_too_large(
-                self.data.len(),
-                max_bytes,
-                field,
-            ))
+            Err(StraitError::record_too_large(self.data.len(), max_bytes, field))
         } else {
             Ok(())
         }
@@ -163,10 +159,7 @@ mod tests {
     #[test]
     fn explicit_hash_key_overrides_the_partition_key() {
         let record = Record::new(key("a"), &b"x"[..]);
-        assert_eq!(
-            record.hash_key(),
-            HashKey(16955237001963240173058271559858726497)
-        );
+        assert_eq!(record.hash_key(), HashKey(16955237001963240173058271559858726497));
         let record = record.with_explicit_hash_key(HashKey::MAX);
         assert_eq!(record.hash_key(), HashKey::MAX);
         assert_eq!(record.partition_key.as_str(), "a");
@@ -205,12 +198,11 @@ mod tests {
             ),
             Ok(())
         );
-        let err =
-            check_put_records(&[], MAX_RECORD_BYTES, MAX_PUT_RECORDS_BYTES).expect_err("empty");
+        let err = check_put_records(&[], MAX_RECORD_BYTES, MAX_PUT_RECORDS_BYTES).expect_err("empty");
         assert!(err.message().contains("at 'records'"));
         let too_many = vec![small; MAX_PUT_RECORDS_ENTRIES + 1];
-        let err = check_put_records(&too_many, MAX_RECORD_BYTES, MAX_PUT_RECORDS_BYTES)
-            .expect_err("501 entries");
+        let err =
+            check_put_records(&too_many, MAX_RECORD_BYTES, MAX_PUT_RECORDS_BYTES).expect_err("501 entries");
         assert!(err.message().contains(
             "at 'records' failed to satisfy constraint: Member must have length less than or \
              equal to 500"
@@ -223,8 +215,7 @@ mod tests {
             Ok(())
         );
         five.push(Record::new(key("k"), Bytes::new()));
-        let err = check_put_records(&five, MAX_RECORD_BYTES, MAX_PUT_RECORDS_BYTES)
-            .expect_err("over 5 MiB");
+        let err = check_put_records(&five, MAX_RECORD_BYTES, MAX_PUT_RECORDS_BYTES).expect_err("over 5 MiB");
         assert_eq!(err.kinesis_type(), "InvalidArgumentException");
         assert_eq!(err.message(), "Records size exceeds 5 MB limit");
         // Oversized entries are reported by their 1-based index.
@@ -241,10 +232,7 @@ mod tests {
     fn records_round_trip_through_serde() {
         let record = Record::new(key("k"), &b"payload"[..]).with_explicit_hash_key(HashKey(5));
         let bytes = postcard::to_allocvec(&record).expect("serializes");
-        assert_eq!(
-            postcard::from_bytes::<Record>(&bytes).expect("parses"),
-            record
-        );
+        assert_eq!(postcard::from_bytes::<Record>(&bytes).expect("parses"), record);
         let stored = StoredRecord {
             sequence_number: SequenceNumber::new(
                 StreamIncarnation::new(1).expect("in range"),

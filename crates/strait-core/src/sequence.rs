@@ -41,9 +41,7 @@ use crate::stream::StreamIncarnation;
 /// A record's place in its shard's Raft log: the index of the entry that committed it and
 /// the record's offset within that entry. Positions order by index, then offset, which is
 /// commit order.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RecordPosition {
     /// The Raft log index of the entry that committed the record.
     pub index: u64,
@@ -54,10 +52,7 @@ pub struct RecordPosition {
 impl RecordPosition {
     /// The position before every record: Raft log indices start at 1, so no record is at
     /// index 0.
-    pub const START: RecordPosition = RecordPosition {
-        index: 0,
-        offset: 0,
-    };
+    pub const START: RecordPosition = RecordPosition { index: 0, offset: 0 };
 
     /// Builds a position.
     pub const fn new(index: u64, offset: u32) -> RecordPosition {
@@ -109,8 +104,7 @@ const OFFSET_DIGITS: usize = 5;
 
 impl SequenceNumber {
     /// The length of every sequence number Strait issues.
-    pub const LEN: usize =
-        PREFIX.len() + INCARNATION_DIGITS + SHARD_DIGITS + INDEX_DIGITS + OFFSET_DIGITS;
+    pub const LEN: usize = PREFIX.len() + INCARNATION_DIGITS + SHARD_DIGITS + INDEX_DIGITS + OFFSET_DIGITS;
     /// The largest offset within one Raft entry that a sequence number can carry. Batches
     /// must hold at most `MAX_OFFSET + 1` records.
     pub const MAX_OFFSET: u32 = 99_999;
@@ -398,10 +392,7 @@ mod tests {
 
     #[test]
     fn successor_is_the_next_position() {
-        assert_eq!(
-            RecordPosition::new(4, 2).successor(),
-            RecordPosition::new(4, 3)
-        );
+        assert_eq!(RecordPosition::new(4, 2).successor(), RecordPosition::new(4, 3));
         assert_eq!(
             RecordPosition::new(4, u32::MAX).successor(),
             RecordPosition::new(5, 0)

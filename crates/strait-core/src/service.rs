@@ -131,10 +131,7 @@ impl ShardDescription {
     /// Returns the shard's parents: none for an original shard, one after a split, two after
     /// a merge.
     pub fn parent_shards(&self) -> Vec<ShardId> {
-        self.parent
-            .into_iter()
-            .chain(self.adjacent_parent)
-            .collect()
+        self.parent.into_iter().chain(self.adjacent_parent).collect()
     }
 }
 
@@ -476,9 +473,8 @@ mod tests {
             adjacent_parent: None,
             hash_range: range,
             starting_sequence_number: SequenceNumber::starting(incarnation(), id),
-            ending_sequence_number: closed.then(|| {
-                SequenceNumber::new(incarnation(), id, RecordPosition::new(10, 0)).expect("valid")
-            }),
+            ending_sequence_number: closed
+                .then(|| SequenceNumber::new(incarnation(), id, RecordPosition::new(10, 0)).expect("valid")),
             replicas: vec![1, 2, 3],
             leader: Some(1),
         }
@@ -504,9 +500,7 @@ mod tests {
         let open: Vec<ShardId> = description.open_shards().map(|s| s.shard_id).collect();
         assert_eq!(open, vec![ShardId(2)]);
         assert_eq!(
-            description
-                .shard(ShardId(2))
-                .map(ShardDescription::parent_shards),
+            description.shard(ShardId(2)).map(ShardDescription::parent_shards),
             Some(vec![ShardId(0), ShardId(1)])
         );
         assert!(description.shard(ShardId(9)).is_none());

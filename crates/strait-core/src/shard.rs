@@ -20,9 +20,7 @@ use crate::stream::matches_name_pattern;
 
 /// A shard's ordinal within its stream. It displays as `shardId-` plus 12 digits and
 /// serializes as the bare number.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ShardId(pub u32);
 
@@ -73,9 +71,7 @@ impl ShardId {
         }
         let mut ordinal: u32 = 0;
         for digit in digits.bytes() {
-            ordinal = ordinal
-                .checked_mul(10)?
-                .checked_add(u32::from(digit - b'0'))?;
+            ordinal = ordinal.checked_mul(10)?.checked_add(u32::from(digit - b'0'))?;
             if ordinal > Self::MAX_ORDINAL {
                 return None;
             }

@@ -340,9 +340,7 @@ impl StreamStatus {
 
     /// Parses a status as Kinesis spells it (exact case).
     pub fn parse(s: &str) -> Option<StreamStatus> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_kinesis_str() == s)
+        Self::ALL.into_iter().find(|status| status.as_kinesis_str() == s)
     }
 
     /// Tells whether PutRecord(s), GetShardIterator and GetRecords are served in this state.
@@ -358,9 +356,7 @@ impl fmt::Display for StreamStatus {
 }
 
 /// How a stream's capacity is managed.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StreamMode {
     /// The user chooses the shard count and reshards explicitly.
@@ -440,9 +436,8 @@ impl StreamArn {
                 "stream ARN {arn} passed validation but could not be split"
             )));
         };
-        let invalid = |reason: &str| {
-            StraitError::invalid_argument(format!("Invalid StreamARN {arn}: {reason}"))
-        };
+        let invalid =
+            |reason: &str| StraitError::invalid_argument(format!("Invalid StreamARN {arn}: {reason}"));
         let region = Region::new(parts.region).map_err(|e| invalid(e.message()))?;
         let account = AccountId::new(parts.account).map_err(|e| invalid(e.message()))?;
         let stream = StreamName::new(parts.name).map_err(|_| {
@@ -631,10 +626,7 @@ mod tests {
     fn stream_names_validate_when_deserialized() {
         let name: StreamName = serde_json::from_str("\"orders\"").expect("valid");
         assert_eq!(name.as_str(), "orders");
-        assert_eq!(
-            serde_json::to_string(&name).expect("serializes"),
-            "\"orders\""
-        );
+        assert_eq!(serde_json::to_string(&name).expect("serializes"), "\"orders\"");
         assert!(serde_json::from_str::<StreamName>("\"a b\"").is_err());
     }
 
@@ -680,10 +672,7 @@ mod tests {
         }
         assert_eq!(StreamStatus::parse("active"), None);
         assert_eq!(StreamMode::parse("ON_DEMAND"), Some(StreamMode::OnDemand));
-        assert_eq!(
-            StreamMode::parse("PROVISIONED"),
-            Some(StreamMode::Provisioned)
-        );
+        assert_eq!(StreamMode::parse("PROVISIONED"), Some(StreamMode::Provisioned));
         assert_eq!(StreamMode::parse("on_demand"), None);
         assert_eq!(
             serde_json::to_string(&StreamMode::OnDemand).expect("serializes"),
@@ -708,13 +697,10 @@ mod tests {
 
     #[test]
     fn arn_accepts_other_aws_partitions() {
-        let (ns, name) =
-            StreamArn::parse("arn:aws-cn:kinesis:cn-north-1:123456789012:stream/s").expect("ok");
+        let (ns, name) = StreamArn::parse("arn:aws-cn:kinesis:cn-north-1:123456789012:stream/s").expect("ok");
         assert_eq!(ns.region.as_str(), "cn-north-1");
         assert_eq!(name.as_str(), "s");
-        assert!(
-            StreamArn::parse("arn:aws-us-gov:kinesis:us-gov-west-1:123456789012:stream/s").is_ok()
-        );
+        assert!(StreamArn::parse("arn:aws-us-gov:kinesis:us-gov-west-1:123456789012:stream/s").is_ok());
     }
 
     #[test]

@@ -110,8 +110,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097); // [0, 146096]
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365; // [0, 399]
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365; // [0, 399]
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100); // [0, 365]
     let month_from_march = (5 * day_of_year + 2) / 153; // [0, 11]
     let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32; // [1, 31]
@@ -151,10 +150,7 @@ mod tests {
     #[test]
     fn handles_leap_days_and_year_ends() {
         // 2000-02-29T12:00:00Z (a leap day in a century leap year).
-        assert_eq!(
-            java_date_string(951_825_600_000),
-            "Tue Feb 29 12:00:00 UTC 2000"
-        );
+        assert_eq!(java_date_string(951_825_600_000), "Tue Feb 29 12:00:00 UTC 2000");
         // 2024-12-31T23:59:59Z.
         assert_eq!(
             java_date_string(1_735_689_599_000),

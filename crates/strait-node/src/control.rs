@@ -25,11 +25,7 @@ pub struct ControlHandle {
 }
 
 impl ControlHandle {
-    pub fn new(
-        raft: ControlRaft,
-        view: watch::Receiver<Arc<ControlView>>,
-        router: Arc<PeerRouter>,
-    ) -> Self {
+    pub fn new(raft: ControlRaft, view: watch::Receiver<Arc<ControlView>>, router: Arc<PeerRouter>) -> Self {
         Self { raft, view, router }
     }
 
@@ -61,9 +57,7 @@ impl ControlHandle {
                 Ok(response) => Ok((response.data, response.log_id.index)),
                 Err(e) => match e.forward_to_leader().and_then(|f| f.leader_id) {
                     Some(leader) => self.propose_remote(leader, &command).await,
-                    None => Err(StraitError::unavailable(format!(
-                        "no control-plane leader: {e}"
-                    ))),
+                    None => Err(StraitError::unavailable(format!("no control-plane leader: {e}"))),
                 },
             };
             match attempt {
@@ -92,12 +86,11 @@ impl ControlHandle {
             .map_err(|e| StraitError::unavailable(e.to_string()))?;
         let body = codec::encode(command).map_err(|e| StraitError::internal(e.to_string()))?;
         let mut client = NodeInternalClient::new(channel);
-        let call = client.propose_control(ControlProposal {
-            command: body.into(),
-        });
+        let call = client.propose_control(ControlProposal { command: body.into() });
         match tokio::time::timeout(Duration::from_secs(5), call).await {
-            Ok(Ok(response)) => codec::decode(&response.into_inner().reply)
-                .map_err(|e| StraitError::internal(e.to_string())),
+            Ok(Ok(response)) => {
+                codec::decode(&response.into_inner().reply).map_err(|e| StraitError::internal(e.to_string()))
+            }
             Ok(Err(status)) => {
                 self.router.reset(leader);
                 Err(StraitError::unavailable(format!(

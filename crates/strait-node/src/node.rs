@@ -63,10 +63,7 @@ async fn run(
 ) -> Result<(), NodeError> {
     let node_id = config.node_id;
     std::fs::create_dir_all(&config.data_dir)?;
-    let sled = Arc::new(SledEngine::open(
-        &config.data_dir.join("db"),
-        config.cache_bytes,
-    )?);
+    let sled = Arc::new(SledEngine::open(&config.data_dir.join("db"), config.cache_bytes)?);
     let engine: Arc<dyn KvEngine> = sled;
     let flusher = Flusher::start(engine.clone(), true);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

@@ -10,17 +10,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use strait_control::placement::PlacementPlanner;
-use strait_control::{
-    ControlCommand, ControlError, ControlReply, GroupMeta, StreamKey, StreamMeta,
-};
+use strait_control::{ControlCommand, ControlError, ControlReply, GroupMeta, StreamKey, StreamMeta};
 use strait_core::service::{
-    ChildShard, CreateStreamRequest, GetRecordsResponse, PutRecordResult, ShardDescription,
-    StreamDescription,
+    ChildShard, CreateStreamRequest, GetRecordsResponse, PutRecordResult, ShardDescription, StreamDescription,
 };
 use strait_core::{
-    IteratorError, IteratorType, MAX_RECORD_BYTES, Namespace, Record, RecordPosition,
-    SequenceNumber, ShardId, ShardIteratorToken, StoredRecord, StraitError, StraitResult,
-    StreamArn, StreamName, StreamStatus,
+    IteratorError, IteratorType, MAX_RECORD_BYTES, Namespace, Record, RecordPosition, SequenceNumber,
+    ShardId, ShardIteratorToken, StoredRecord, StraitError, StraitResult, StreamArn, StreamName,
+    StreamStatus,
 };
 use strait_raft::Clock;
 use strait_raft::shard::{ProducerBatch, ShardRecord};
@@ -123,14 +120,13 @@ impl Operations {
         Ok((shard_meta, group))
     }
 
-    pub async fn create_stream(
-        &self,
-        request: CreateStreamRequest,
-    ) -> StraitResult<StreamDescription> {
+    pub async fn create_stream(&self, request: CreateStreamRequest) -> StraitResult<StreamDescription> {
         if request.shard_count == 0 {
-            return Err(StraitError::validation(vec![
-                strait_core::Violation::min_value(request.shard_count.to_string(), "shardCount", 1),
-            ]));
+            return Err(StraitError::validation(vec![strait_core::Violation::min_value(
+                request.shard_count.to_string(),
+                "shardCount",
+                1,
+            )]));
         }
         if request.shard_count > MAX_SHARDS_PER_STREAM {
             return Err(StraitError::limit_exceeded(format!(
@@ -155,13 +151,7 @@ impl Operations {
         }
         let mut planner = PlacementPlanner::new(&nodes, view.state.load());
         let placements = (0..request.shard_count)
-            .map(|ordinal| {
-                planner.place(
-                    view.state.next_incarnation,
-                    ordinal,
-                    self.replication_factor,
-                )
-            })
+            .map(|ordinal| planner.place(view.state.next_incarnation, ordinal, self.replication_factor))
             .collect();
         let reply = self
             .control
@@ -176,29 +166,20 @@ impl Operations {
             .await?;
         match reply {
             ControlReply::StreamCreated { .. } => {
-                self.describe_stream(&request.namespace, &request.stream)
-                    .await
+                self.describe_stream(&request.namespace, &request.stream).await
             }
             ControlReply::Rejected(e) => Err(control_error(e, &request.namespace)),
             ControlReply::Done => Err(StraitError::internal("unexpected control reply")),
         }
     }
 
-    pub async fn delete_stream(
-        &self,
-        namespace: &Namespace,
-        name: &StreamName,
-    ) -> StraitResult<()> {
+    pub async fn delete_stream(&self, namespace: &Namespace, name: &StreamName) -> StraitResult<()> {
         self.stream(namespace, name)?;
         let key = StreamKey {
             namespace: namespace.clone(),
             name: name.clone(),
         };
-        match self
-            .control
-            .propose(ControlCommand::DeleteStream { key })
-            .await?
-        {
+        match self.control.propose(ControlCommand::DeleteStream { key }).await? {
             ControlReply::Rejected(e) => Err(control_error(e, namespace)),
             _ => Ok(()),
         }
@@ -221,10 +202,7 @@ impl Operations {
                     parent: shard.parent,
                     adjacent_parent: shard.adjacent_parent,
                     hash_range: shard.range,
-                    starting_sequence_number: SequenceNumber::starting(
-                        stream.incarnation,
-                        shard.id,
-                    ),
+                    starting_sequence_number: SequenceNumber::starting(stream.incarnation, shard.id),
                     ending_sequence_number: shard
                         .ending
                         .and_then(|end| SequenceNumber::new(stream.incarnation, shard.id, end)),
@@ -327,8 +305,7 @@ impl Operations {
             for (n, i) in indexes.into_iter().enumerate() {
                 results[i] = Some(match &result {
                     Ok(appended) => {
-                        let position =
-                            RecordPosition::new(appended.index, appended.first_offset + n as u32);
+                        let position = RecordPosition::new(appended.index, appended.first_offset + n as u32);
                         match SequenceNumber::new(stream.incarnation, shard, position) {
                             Some(sequence_number) => PutRecordResult::Ok {
                                 shard,
@@ -382,21 +359,17 @@ impl Operations {
         Ok(token.encode(&self.control.view().state.iterator_secret))
     }
 
-    pub async fn get_records(
-        &self,
-        iterator: &str,
-        limit: u32,
-    ) -> StraitResult<GetRecordsResponse> {
+    pub async fn get_records(&self, iterator: &str, limit: u32) -> StraitResult<GetRecordsResponse> {
         let now_ms = self.clock.now_ms();
         let view = self.control.view();
-        let token = ShardIteratorToken::decode(iterator, &view.state.iterator_secret, now_ms)
-            .map_err(|e| match e {
+        let token = ShardIteratorToken::decode(iterator, &view.state.iterator_secret, now_ms).map_err(
+            |e| match e {
                 IteratorError::Invalid => StraitError::invalid_iterator(),
-                IteratorError::Expired {
-                    issued_at_ms,
-                    now_ms,
-                } => StraitError::expired_iterator(issued_at_ms, now_ms),
-            })?;
+                IteratorError::Expired { issued_at_ms, now_ms } => {
+                    StraitError::expired_iterator(issued_at_ms, now_ms)
+                }
+            },
+        )?;
         let stream = self
             .data_stream(&token.namespace, &token.stream)
             .ok()
@@ -412,12 +385,7 @@ impl Operations {
         };
         let (records, tip) = self
             .shards
-            .read(
-                &group,
-                token.position,
-                limit as usize,
-                MAX_GET_RECORDS_BYTES,
-            )
+            .read(&group, token.position, limit as usize, MAX_GET_RECORDS_BYTES)
             .await?;
         let next_position = records
             .last()
@@ -433,11 +401,7 @@ impl Operations {
             .into_iter()
             .filter_map(|r| {
                 Some(StoredRecord {
-                    sequence_number: SequenceNumber::new(
-                        stream.incarnation,
-                        token.shard,
-                        r.position,
-                    )?,
+                    sequence_number: SequenceNumber::new(stream.incarnation, token.shard, r.position)?,
                     partition_key: r.partition_key,
                     data: r.data,
                     arrival_ms: r.arrival_ms,
@@ -483,14 +447,8 @@ impl Operations {
 fn control_error(error: ControlError, namespace: &Namespace) -> StraitError {
     match error {
         ControlError::StreamExists(name) => StraitError::stream_exists(&name, &namespace.account),
-        ControlError::StreamNotFound(name) => {
-            StraitError::stream_not_found(&name, &namespace.account)
-        }
-        ControlError::AlreadyBootstrapped => {
-            StraitError::internal("the cluster is already bootstrapped")
-        }
-        ControlError::InvalidPlacement(e) => {
-            StraitError::unavailable(format!("placement rejected: {e}"))
-        }
+        ControlError::StreamNotFound(name) => StraitError::stream_not_found(&name, &namespace.account),
+        ControlError::AlreadyBootstrapped => StraitError::internal("the cluster is already bootstrapped"),
+        ControlError::InvalidPlacement(e) => StraitError::unavailable(format!("placement rejected: {e}")),
     }
 }

@@ -66,10 +66,7 @@ pub async fn run(
         }
         let (leaders, _) = probe.group_leaders().await;
         for (key, incarnation, groups) in creating {
-            if groups
-                .iter()
-                .all(|g| leaders.get(g).copied().flatten().is_some())
-            {
+            if groups.iter().all(|g| leaders.get(g).copied().flatten().is_some()) {
                 let name = key.name.clone();
                 match control
                     .propose(ControlCommand::ActivateStream { key, incarnation })

@@ -78,11 +78,7 @@ impl ShardAccess {
         {
             return Some(leader);
         }
-        self.leader_hints
-            .lock()
-            .expect("hint lock")
-            .get(&group)
-            .copied()
+        self.leader_hints.lock().expect("hint lock").get(&group).copied()
     }
 
     fn target(&self, meta: &GroupMeta, attempt: usize) -> u64 {
@@ -123,11 +119,7 @@ impl ShardAccess {
     }
 
     /// Commits one producer batch on the group's leader.
-    pub async fn append(
-        &self,
-        meta: &GroupMeta,
-        batch: ProducerBatch,
-    ) -> Result<Appended, StraitError> {
+    pub async fn append(&self, meta: &GroupMeta, batch: ProducerBatch) -> Result<Appended, StraitError> {
         let group = GroupId(meta.id);
         let deadline = tokio::time::Instant::now() + APPEND_DEADLINE;
         let mut backoff = Duration::from_millis(25);
@@ -168,23 +160,13 @@ impl ShardAccess {
         )))
     }
 
-    async fn append_local(
-        &self,
-        group: GroupId,
-        batch: ProducerBatch,
-    ) -> Result<Appended, Attempt> {
+    async fn append_local(&self, group: GroupId, batch: ProducerBatch) -> Result<Appended, Attempt> {
         let shard = self
             .host
             .get(group)
             .ok_or_else(|| Attempt::Retry(format!("group {group} not hosted here")))?;
         match shard.batcher.append(batch).await {
-            Ok(BatchOutcome::Committed {
-                index,
-                first_offset,
-            }) => Ok(Appended {
-                index,
-                first_offset,
-            }),
+            Ok(BatchOutcome::Committed { index, first_offset }) => Ok(Appended { index, first_offset }),
             Ok(BatchOutcome::ShardSealed) | Err(AppendError::Sealed) => Err(Attempt::Fail(
                 StraitError::unavailable("the shard was closed by a reshard; retry"),
             )),
@@ -199,9 +181,7 @@ impl ShardAccess {
         group: GroupId,
         batch: &ProducerBatch,
     ) -> Result<Appended, Attempt> {
-        let mut client = self
-            .client(target)
-            .map_err(|e| Attempt::Retry(e.to_string()))?;
+        let mut client = self.client(target).map_err(|e| Attempt::Retry(e.to_string()))?;
         let request = AppendRecordsRequest {
             group_id: group.0,
             producer_id: batch.producer,
@@ -265,9 +245,7 @@ impl ShardAccess {
                 max_bytes: max_bytes as u64,
             };
             let result = match self.client(target) {
-                Ok(mut client) => {
-                    tokio::time::timeout(HOP_TIMEOUT, client.read_records(request)).await
-                }
+                Ok(mut client) => tokio::time::timeout(HOP_TIMEOUT, client.read_records(request)).await,
                 Err(e) => {
                     last = e;
                     continue;
@@ -317,12 +295,8 @@ impl ShardAccess {
                     let call = client.get_shard_tip(ShardTipRequest { group_id: group.0 });
                     match tokio::time::timeout(HOP_TIMEOUT, call).await {
                         Ok(Ok(tip)) => return Ok(tip_from_proto(tip.into_inner())),
-                        Ok(Err(status)) => {
-                            last = StraitError::unavailable(status.message().to_string())
-                        }
-                        Err(_) => {
-                            last = StraitError::unavailable(format!("node {target} timed out"))
-                        }
+                        Ok(Err(status)) => last = StraitError::unavailable(status.message().to_string()),
+                        Err(_) => last = StraitError::unavailable(format!("node {target} timed out")),
                     }
                 }
                 Err(e) => last = e,
@@ -359,12 +333,8 @@ impl ShardAccess {
                             let r = r.into_inner();
                             return Ok(RecordPosition::new(r.index, r.offset));
                         }
-                        Ok(Err(status)) => {
-                            last = StraitError::unavailable(status.message().to_string())
-                        }
-                        Err(_) => {
-                            last = StraitError::unavailable(format!("node {target} timed out"))
-                        }
+                        Ok(Err(status)) => last = StraitError::unavailable(status.message().to_string()),
+                        Err(_) => last = StraitError::unavailable(format!("node {target} timed out")),
                     }
                 }
                 Err(e) => last = e,
@@ -420,8 +390,7 @@ pub fn tip_to_proto(tip: &ShardTip) -> strait_proto::internal::ShardTip {
 pub fn tip_from_proto(tip: strait_proto::internal::ShardTip) -> ShardTip {
     ShardTip {
         applied_index: tip.next_index,
-        last_record: (tip.next_offset == 1)
-            .then(|| RecordPosition::new(tip.first_index, tip.first_offset)),
+        last_record: (tip.next_offset == 1).then(|| RecordPosition::new(tip.first_index, tip.first_offset)),
         last_arrival_ms: tip.last_arrival_ms,
         sealed_at: None,
     }

@@ -77,11 +77,7 @@ impl ShardHost {
 
     /// The local replica of `group`, if this node hosts it.
     pub fn get(&self, group: GroupId) -> Option<Arc<LocalShard>> {
-        self.shards
-            .lock()
-            .expect("shard host lock")
-            .get(&group)
-            .cloned()
+        self.shards.lock().expect("shard host lock").get(&group).cloned()
     }
 
     pub fn all(&self) -> Vec<Arc<LocalShard>> {
@@ -134,12 +130,7 @@ impl ShardHost {
         }
     }
 
-    async fn start(
-        &self,
-        group: GroupId,
-        meta: &GroupMeta,
-        view: &ControlView,
-    ) -> Result<(), String> {
+    async fn start(&self, group: GroupId, meta: &GroupMeta, view: &ControlView) -> Result<(), String> {
         let floor = Arc::new(AppliedFloor::default());
         let log = LogStore::new(
             self.engine.clone(),
@@ -147,8 +138,7 @@ impl ShardHost {
             group,
             Some(floor.clone()),
         );
-        let sm = ShardStateMachine::open(self.engine.clone(), group, floor)
-            .map_err(|e| e.to_string())?;
+        let sm = ShardStateMachine::open(self.engine.clone(), group, floor).map_err(|e| e.to_string())?;
         let tip = sm.subscribe_tip();
         let network = GroupNetworkFactory::new(self.router.clone(), group);
         let config = self.tuning.config(&format!("shard-{}", group.0));
@@ -165,14 +155,9 @@ impl ShardHost {
             batcher,
             reader,
         });
-        self.shards
-            .lock()
-            .expect("shard host lock")
-            .insert(group, shard);
+        self.shards.lock().expect("shard host lock").insert(group, shard);
 
-        if meta.replicas.first() == Some(&self.node_id)
-            && !raft.is_initialized().await.unwrap_or(true)
-        {
+        if meta.replicas.first() == Some(&self.node_id) && !raft.is_initialized().await.unwrap_or(true) {
             let members: BTreeMap<u64, BasicNode> = meta
                 .replicas
                 .iter()

@@ -24,12 +24,7 @@ pub struct ClusterStatusProbe {
 }
 
 impl ClusterStatusProbe {
-    pub fn new(
-        node_id: u64,
-        control: ControlHandle,
-        host: Arc<ShardHost>,
-        router: Arc<PeerRouter>,
-    ) -> Self {
+    pub fn new(node_id: u64, control: ControlHandle, host: Arc<ShardHost>, router: Arc<PeerRouter>) -> Self {
         Self {
             node_id,
             control,
@@ -72,8 +67,7 @@ impl ClusterStatusProbe {
     pub async fn group_leaders(&self) -> (BTreeMap<u64, Option<u64>>, BTreeMap<u64, bool>) {
         let view = self.control.view();
         let mut reachable = BTreeMap::new();
-        let mut leaders: BTreeMap<u64, Option<u64>> =
-            view.state.groups.keys().map(|&g| (g, None)).collect();
+        let mut leaders: BTreeMap<u64, Option<u64>> = view.state.groups.keys().map(|&g| (g, None)).collect();
         let asks = view.state.nodes.keys().map(|&node| {
             let groups: Vec<u64> = view.state.groups_on(node).map(|g| g.id).collect();
             async move { (node, self.ask(node, groups).await) }
@@ -101,16 +95,8 @@ impl ClusterStatusProbe {
         if !view.state.bootstrapped {
             reasons.push("the cluster is not bootstrapped yet".to_string());
         }
-        let applied = metrics
-            .last_applied
-            .as_ref()
-            .map(|id| id.index)
-            .unwrap_or(0);
-        let committed = metrics
-            .cluster_committed
-            .as_ref()
-            .map(|id| id.index)
-            .unwrap_or(0);
+        let applied = metrics.last_applied.as_ref().map(|id| id.index).unwrap_or(0);
+        let committed = metrics.cluster_committed.as_ref().map(|id| id.index).unwrap_or(0);
         if applied < committed || !view.state.nodes.contains_key(&self.node_id) {
             reasons.push(format!("node {} is not a caught-up member", self.node_id));
         }

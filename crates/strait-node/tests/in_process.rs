@@ -38,10 +38,7 @@ async fn single_node(
         match client.cluster_status(pb::ClusterStatusRequest {}).await {
             Ok(s) if s.get_ref().ready => break,
             other => {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "never ready: {other:?}"
-                );
+                assert!(tokio::time::Instant::now() < deadline, "never ready: {other:?}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -74,10 +71,7 @@ async fn create_active(client: &mut Client, name: &str, shards: u32) {
         if d.status == "ACTIVE" {
             return;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "stream never active"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "stream never active");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -85,8 +79,7 @@ async fn create_active(client: &mut Client, name: &str, shards: u32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nearly_full_disk_refuses_writes_and_keeps_serving_reads() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut client, stop, node) =
-        single_node(dir.path(), |c| c.min_free_disk_bytes = u64::MAX).await;
+    let (mut client, stop, node) = single_node(dir.path(), |c| c.min_free_disk_bytes = u64::MAX).await;
     create_active(&mut client, "full", 1).await;
     let refused = client
         .put_record(pb::PutRecordRequest {
@@ -97,11 +90,7 @@ async fn a_nearly_full_disk_refuses_writes_and_keeps_serving_reads() {
         })
         .await
         .unwrap_err();
-    assert_eq!(
-        refused.code(),
-        tonic::Code::Unavailable,
-        "retryable: {refused:?}"
-    );
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "retryable: {refused:?}");
     assert!(refused.message().contains("disk is nearly full"));
     let iterator = client
         .get_shard_iterator(pb::GetShardIteratorRequest {
@@ -196,8 +185,7 @@ async fn three_nodes_in_one_process_route_and_replicate() {
     let mut stops = Vec::new();
     let mut nodes = Vec::new();
     for (i, address) in addresses.iter().enumerate() {
-        let mut config =
-            NodeConfig::single(i as u64 + 1, *address, dir.path().join(format!("n{i}")));
+        let mut config = NodeConfig::single(i as u64 + 1, *address, dir.path().join(format!("n{i}")));
         config.initial_cluster = initial.clone();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         stops.push(stop_tx);
@@ -222,10 +210,7 @@ async fn three_nodes_in_one_process_route_and_replicate() {
             match client.cluster_status(pb::ClusterStatusRequest {}).await {
                 Ok(s) if s.get_ref().ready => break,
                 other => {
-                    assert!(
-                        tokio::time::Instant::now() < deadline,
-                        "never ready: {other:?}"
-                    );
+                    assert!(tokio::time::Instant::now() < deadline, "never ready: {other:?}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
@@ -255,10 +240,7 @@ async fn three_nodes_in_one_process_route_and_replicate() {
             assert!(d.shards.iter().all(|s| s.replicas.len() == 3));
             break;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "stream never active"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "stream never active");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut c3 = clients[2].clone();

@@ -28,7 +28,6 @@ pub fn encode_stored<T: Serialize + ?Sized>(value: &T) -> io::Result<Bytes> {
 
 /// Verifies and decodes a stored value.
 pub fn decode_stored<T: DeserializeOwned>(stored: &Bytes) -> io::Result<T> {
-    let payload =
-        checksum::open(stored).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let payload = checksum::open(stored).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     decode(&payload)
 }

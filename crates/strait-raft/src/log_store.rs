@@ -44,8 +44,7 @@ impl AppliedFloor {
 
     /// Records the applied index (which may go down when a snapshot replaces the state).
     pub fn set(&self, applied: Option<u64>) {
-        self.0
-            .store(applied.map_or(0, |i| i + 1), Ordering::Release);
+        self.0.store(applied.map_or(0, |i| i + 1), Ordering::Release);
     }
 }
 
@@ -96,10 +95,7 @@ impl<C> LogStore<C> {
 
     fn write_state<T: Serialize>(&self, kind: StateKey, value: &T) -> io::Result<()> {
         let mut batch = WriteBatch::new();
-        batch.put(
-            keys::state(self.group.0, kind),
-            codec::encode_stored(value)?,
-        );
+        batch.put(keys::state(self.group.0, kind), codec::encode_stored(value)?);
         self.engine.write(batch)
     }
 

@@ -68,11 +68,7 @@ impl SnapshotData {
                 frames: source.frames(),
                 done: false,
             }),
-            SnapshotData::Stored {
-                engine,
-                group,
-                slot,
-            } => {
+            SnapshotData::Stored { engine, group, slot } => {
                 let (start, end) = keys::snapshot_slot_range(group.0, *slot);
                 Box::new(engine.scan(&start, &end).map(|pair| pair.map(|(_, v)| v)))
             }
@@ -134,8 +130,7 @@ impl Iterator for Chunker<'_> {
 }
 
 fn decode_chunk(chunk: &Bytes) -> io::Result<Vec<Frame>> {
-    let mut payload =
-        checksum::open(chunk).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let mut payload = checksum::open(chunk).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     let mut frames = Vec::new();
     while payload.has_remaining() {
         if payload.remaining() < 4 {
@@ -166,11 +161,7 @@ pub struct ChunkWriter {
 
 impl ChunkWriter {
     /// Starts a new snapshot in `slot`, dropping whatever was there.
-    pub fn start(
-        engine: Arc<dyn KvEngine>,
-        group: GroupId,
-        slot: SnapshotSlot,
-    ) -> io::Result<Self> {
+    pub fn start(engine: Arc<dyn KvEngine>, group: GroupId, slot: SnapshotSlot) -> io::Result<Self> {
         clear_slot(engine.as_ref(), group, slot)?;
         Ok(Self {
             engine,
@@ -184,10 +175,7 @@ impl ChunkWriter {
     pub fn write(&mut self, chunk: Bytes) -> io::Result<()> {
         checksum::open(&chunk).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         let mut batch = WriteBatch::new();
-        batch.put(
-            keys::snapshot_chunk(self.group.0, self.slot, self.next),
-            chunk,
-        );
+        batch.put(keys::snapshot_chunk(self.group.0, self.slot, self.next), chunk);
         self.engine.write(batch)?;
         self.next += 1;
         Ok(())
@@ -235,8 +223,7 @@ mod tests {
     fn a_large_snapshot_moves_in_several_chunks_and_round_trips() {
         let source = SnapshotData::Local(Arc::new(Numbers(40, 100_000)));
         let engine: Arc<dyn KvEngine> = Arc::new(MemoryEngine::new());
-        let mut writer =
-            ChunkWriter::start(engine.clone(), GroupId(7), SnapshotSlot::Incoming).unwrap();
+        let mut writer = ChunkWriter::start(engine.clone(), GroupId(7), SnapshotSlot::Incoming).unwrap();
         let mut chunks = 0;
         for chunk in source.chunks() {
             writer.write(chunk.unwrap()).unwrap();

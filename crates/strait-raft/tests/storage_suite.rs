@@ -18,13 +18,10 @@ struct ShardStores {
     dirs: std::sync::Mutex<Vec<tempfile::TempDir>>,
 }
 
-impl StoreBuilder<ShardRaftConfig, LogStore<ShardRaftConfig>, ShardStateMachine, ()>
-    for ShardStores
-{
+impl StoreBuilder<ShardRaftConfig, LogStore<ShardRaftConfig>, ShardStateMachine, ()> for ShardStores {
     async fn build(
         &self,
-    ) -> Result<((), LogStore<ShardRaftConfig>, ShardStateMachine), StorageError<ShardRaftConfig>>
-    {
+    ) -> Result<((), LogStore<ShardRaftConfig>, ShardStateMachine), StorageError<ShardRaftConfig>> {
         let engine: Arc<dyn KvEngine> = if self.sled {
             let dir = tempfile::tempdir().expect("temp dir");
             let engine = SledEngine::open(dir.path(), 4 << 20).expect("open sled");

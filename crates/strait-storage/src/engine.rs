@@ -144,9 +144,7 @@ impl KvEngine for SledEngine {
 
     fn flush(&self) -> io::Result<()> {
         if self.poisoned.load(Ordering::Acquire) {
-            return Err(io::Error::other(
-                "storage poisoned by an earlier flush failure",
-            ));
+            return Err(io::Error::other("storage poisoned by an earlier flush failure"));
         }
         match self.db.flush() {
             Ok(_) => Ok(()),
@@ -264,10 +262,7 @@ mod tests {
         b.put(&b"b1"[..], &b"z"[..]);
         engine.write(b).unwrap();
         let keys: Vec<_> = engine.scan(b"a", b"b").map(|r| r.unwrap().0).collect();
-        assert_eq!(
-            keys,
-            vec![Bytes::from_static(b"a1"), Bytes::from_static(b"a2")]
-        );
+        assert_eq!(keys, vec![Bytes::from_static(b"a1"), Bytes::from_static(b"a2")]);
         let rev: Vec<_> = engine.scan_rev(b"a", b"c").map(|r| r.unwrap().0).collect();
         assert_eq!(rev[0], Bytes::from_static(b"b1"));
         let mut b = WriteBatch::new();

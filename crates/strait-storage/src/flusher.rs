@@ -81,9 +81,7 @@ async fn run(
             engine.flush()
         };
         stats.flushes.fetch_add(1, Ordering::Relaxed);
-        stats
-            .requests
-            .fetch_add(pending.len() as u64, Ordering::Relaxed);
+        stats.requests.fetch_add(pending.len() as u64, Ordering::Relaxed);
         if let Err(e) = &result {
             tracing::error!(error = %e, waiters = pending.len(), "flush failed");
         }

@@ -17,10 +17,7 @@ pub struct ReadBack {
 }
 
 /// Reads every shard of `stream` from TRIM_HORIZON until each is caught up.
-pub async fn read_all(
-    client: &mut StreamServiceClient<Channel>,
-    stream: &str,
-) -> Result<Vec<ReadBack>> {
+pub async fn read_all(client: &mut StreamServiceClient<Channel>, stream: &str) -> Result<Vec<ReadBack>> {
     let shards = client
         .list_shards(pb::ListShardsRequest {
             stream: stream.to_string(),

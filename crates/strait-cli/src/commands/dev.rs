@@ -55,14 +55,7 @@ pub async fn run(global: &GlobalArgs, args: DevArgs) -> anyhow::Result<ExitCode>
     // Node id to process id, for every child still running.
     let mut running: BTreeMap<u64, u32> = BTreeMap::new();
     for node in &nodes {
-        match spawn_node(
-            &exe,
-            node,
-            &initial_cluster,
-            global,
-            &args,
-            exits_sender.clone(),
-        ) {
+        match spawn_node(&exe, node, &initial_cluster, global, &args, exits_sender.clone()) {
             Ok(pid) => {
                 running.insert(node.id, pid);
             }
@@ -234,10 +227,7 @@ async fn forward(reader: impl AsyncRead + Unpin, prefix: String, to_stderr: bool
 
 /// Polls every node's ClusterStatus until all report ready, or returns each unready node's
 /// last reason at the deadline.
-async fn wait_until_ready(
-    nodes: &[DevNode],
-    deadline: Instant,
-) -> Result<(), BTreeMap<u64, String>> {
+async fn wait_until_ready(nodes: &[DevNode], deadline: Instant) -> Result<(), BTreeMap<u64, String>> {
     let probes: Vec<(u64, Option<StraitClient>)> = nodes
         .iter()
         .map(|node| {
@@ -335,10 +325,7 @@ async fn wait_for_exits(
                 if let Ok(status) = &status
                     && !status.success()
                 {
-                    eprintln!(
-                        "strait dev: node {id} stopped ({})",
-                        describe_exit(&Ok(*status))
-                    );
+                    eprintln!("strait dev: node {id} stopped ({})", describe_exit(&Ok(*status)));
                 }
             }
             Ok(None) | Err(_) => return,
@@ -383,10 +370,7 @@ mod tests {
     fn nodes_take_consecutive_ports_and_their_own_directories() {
         let nodes = plan(&args(3, 7001)).expect("fits");
         let addresses: Vec<&str> = nodes.iter().map(|n| n.address.as_str()).collect();
-        assert_eq!(
-            addresses,
-            ["127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"]
-        );
+        assert_eq!(addresses, ["127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"]);
         assert_eq!(nodes[2].data_dir, PathBuf::from("dev/node-3"));
     }
 

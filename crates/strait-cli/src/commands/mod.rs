@@ -86,8 +86,7 @@ pub fn namespace(global: &GlobalArgs) -> anyhow::Result<Namespace> {
         .clone()
         .or_else(|| std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()))
         .unwrap_or_else(|| Region::DEFAULT.to_owned());
-    let region =
-        Region::new(region).map_err(|error| usage(format!("--region: {}", error.message())))?;
+    let region = Region::new(region).map_err(|error| usage(format!("--region: {}", error.message())))?;
     Ok(Namespace::new(account, region))
 }
 

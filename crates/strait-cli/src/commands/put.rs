@@ -71,12 +71,9 @@ pub fn parse_line(line: &[u8], keys: &KeySource) -> Result<Option<Record>, Strin
                 .split(u8::is_ascii_whitespace)
                 .filter(|field| !field.is_empty())
                 .nth(n.saturating_sub(1))
-                .ok_or_else(|| {
-                    format!("the line has no field {n} to take the partition key from")
-                })?;
-            let text = std::str::from_utf8(field).map_err(|_| {
-                format!("field {n} is not valid UTF-8, so it cannot be a partition key")
-            })?;
+                .ok_or_else(|| format!("the line has no field {n} to take the partition key from"))?;
+            let text = std::str::from_utf8(field)
+                .map_err(|_| format!("field {n} is not valid UTF-8, so it cannot be a partition key"))?;
             PartitionKey::new(text).map_err(|error| error.message().to_owned())?
         }
     };

@@ -17,14 +17,11 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
         None => ServeFile::default(),
     };
     let log_level = global.log_level.clone().or_else(|| file.log_level.clone());
-    let log_format = global
-        .log_format
-        .or(file.log_format)
-        .unwrap_or(LogFormat::Text);
+    let log_format = global.log_format.or(file.log_format).unwrap_or(LogFormat::Text);
     logging::init(log_level.as_deref(), "info", log_format)?;
 
-    let settings = resolve(&args, global.account_id.as_deref(), &file)
-        .map_err(|error| usage(format!("{error:#}")))?;
+    let settings =
+        resolve(&args, global.account_id.as_deref(), &file).map_err(|error| usage(format!("{error:#}")))?;
     if let Some(join) = &settings.join {
         return Err(usage(format!(
             "joining a running cluster is not supported yet (--join {join}); start every \

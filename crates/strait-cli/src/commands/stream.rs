@@ -8,9 +8,7 @@ use strait_client::{ClientError, ShardDescription, StreamDescription};
 use strait_core::{StreamMode, StreamStatus};
 use tokio::time::Instant;
 
-use crate::cli::{
-    CreateArgs, DeleteArgs, DescribeArgs, GlobalArgs, ListArgs, ModeArg, OutputFormat,
-};
+use crate::cli::{CreateArgs, DeleteArgs, DescribeArgs, GlobalArgs, ListArgs, ModeArg, OutputFormat};
 use crate::commands::client;
 use crate::output::{Table, node_list, or_dash, rfc3339};
 
@@ -25,10 +23,7 @@ pub async fn create(global: &GlobalArgs, args: CreateArgs) -> anyhow::Result<Exi
     };
     client.create_stream(&args.name, args.shards, mode).await?;
     if args.no_wait {
-        println!(
-            "creating stream {} with {} shard(s)",
-            args.name, args.shards
-        );
+        println!("creating stream {} with {} shard(s)", args.name, args.shards);
         return Ok(ExitCode::SUCCESS);
     }
     let deadline = Instant::now() + args.wait_timeout;
@@ -130,10 +125,7 @@ fn describe_text(description: &StreamDescription) -> String {
     for shard in &description.shards {
         table.row(vec![
             shard.shard_id.to_string(),
-            format!(
-                "{}-{}",
-                shard.hash_key_range.start, shard.hash_key_range.end
-            ),
+            format!("{}-{}", shard.hash_key_range.start, shard.hash_key_range.end),
             parents(shard),
             node_list(&shard.replicas),
             or_dash(shard.leader),
@@ -187,21 +179,17 @@ mod tests {
 
     fn description() -> StreamDescription {
         let halves = HashKeyRange::even_split(2);
-        let shard =
-            |id: u32, range: HashKeyRange, parent: Option<u32>, closed: bool| ShardDescription {
-                shard_id: ShardId(id),
-                parent_shard_id: parent.map(ShardId),
-                adjacent_parent_shard_id: None,
-                hash_key_range: range,
-                starting_sequence_number: SequenceNumber::starting(
-                    StreamIncarnation::MIN,
-                    ShardId(id),
-                ),
-                ending_sequence_number: closed
-                    .then(|| SequenceNumber::starting(StreamIncarnation::MIN, ShardId(id))),
-                replicas: vec![1, 2, 3],
-                leader: (!closed).then_some(2),
-            };
+        let shard = |id: u32, range: HashKeyRange, parent: Option<u32>, closed: bool| ShardDescription {
+            shard_id: ShardId(id),
+            parent_shard_id: parent.map(ShardId),
+            adjacent_parent_shard_id: None,
+            hash_key_range: range,
+            starting_sequence_number: SequenceNumber::starting(StreamIncarnation::MIN, ShardId(id)),
+            ending_sequence_number: closed
+                .then(|| SequenceNumber::starting(StreamIncarnation::MIN, ShardId(id))),
+            replicas: vec![1, 2, 3],
+            leader: (!closed).then_some(2),
+        };
         StreamDescription {
             name: "orders".into(),
             arn: "arn:aws:kinesis:us-east-1:000000000000:stream/orders".into(),
@@ -240,10 +228,7 @@ mod tests {
             value["shards"][0]["hash_key_range"]["ending_hash_key"],
             HashKey::MAX.to_string().as_str()
         );
-        assert_eq!(
-            value["shards"][1]["parent_shard_id"],
-            "shardId-000000000000"
-        );
+        assert_eq!(value["shards"][1]["parent_shard_id"], "shardId-000000000000");
         assert_eq!(value["shards"][1]["leader"], 2);
         assert!(value["shards"][0]["leader"].is_null());
     }

@@ -7,9 +7,8 @@ use strait_core::RecordPosition;
 use strait_proto::internal::node_internal_server::NodeInternal;
 use strait_proto::internal::{
     AppendRecordsRequest, AppendRecordsResponse, ControlProposal, ControlProposalResult,
-    FindTimestampRequest, FindTimestampResponse, GroupLeader, GroupLeadersRequest,
-    GroupLeadersResponse, ReadRecordsRequest, ReadRecordsResponse, ShardTip, ShardTipRequest,
-    StoredRecord,
+    FindTimestampRequest, FindTimestampResponse, GroupLeader, GroupLeadersRequest, GroupLeadersResponse,
+    ReadRecordsRequest, ReadRecordsResponse, ShardTip, ShardTipRequest, StoredRecord,
 };
 use strait_raft::GroupId;
 use strait_raft::codec;
@@ -40,10 +39,7 @@ impl NodeInternalService {
 }
 
 fn not_leader(leader: Option<u64>) -> Status {
-    let mut status = with_type(
-        Status::failed_precondition("not the shard leader"),
-        NOT_LEADER,
-    );
+    let mut status = with_type(Status::failed_precondition("not the shard leader"), NOT_LEADER);
     if let Some(leader) = leader
         && let Ok(value) = leader.to_string().parse()
     {
@@ -73,10 +69,7 @@ impl NodeInternal for NodeInternalService {
                 .collect(),
         };
         match shard.batcher.append(batch).await {
-            Ok(BatchOutcome::Committed {
-                index,
-                first_offset,
-            }) => Ok(Response::new(AppendRecordsResponse {
+            Ok(BatchOutcome::Committed { index, first_offset }) => Ok(Response::new(AppendRecordsResponse {
                 log_index: index,
                 first_offset,
             })),
@@ -99,9 +92,7 @@ impl NodeInternal for NodeInternalService {
         let records = shard
             .reader
             .read(from, request.limit as usize, request.max_bytes as usize)
-            .map_err(|e| {
-                Status::internal(format!("reading shard group {}: {e}", request.group_id))
-            })?;
+            .map_err(|e| Status::internal(format!("reading shard group {}: {e}", request.group_id)))?;
         Ok(Response::new(ReadRecordsResponse {
             records: records
                 .into_iter()
@@ -117,10 +108,7 @@ impl NodeInternal for NodeInternalService {
         }))
     }
 
-    async fn get_shard_tip(
-        &self,
-        request: Request<ShardTipRequest>,
-    ) -> Result<Response<ShardTip>, Status> {
+    async fn get_shard_tip(&self, request: Request<ShardTipRequest>) -> Result<Response<ShardTip>, Status> {
         let shard = self.shard(request.into_inner().group_id)?;
         Ok(Response::new(tip_to_proto(&shard.reader.tip())))
     }
@@ -155,9 +143,7 @@ impl NodeInternal for NodeInternalService {
             .map_err(|e| Status::unavailable(format!("not the control leader: {e}")))?;
         let reply = codec::encode(&(response.data, response.log_id.index))
             .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(ControlProposalResult {
-            reply: reply.into(),
-        }))
+        Ok(Response::new(ControlProposalResult { reply: reply.into() }))
     }
 
     async fn group_leaders(

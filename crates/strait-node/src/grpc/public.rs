@@ -6,12 +6,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::Stream;
-use strait_core::service::{
-    CreateStreamRequest, PutRecordResult, ShardDescription, StreamDescription,
-};
+use strait_core::service::{CreateStreamRequest, PutRecordResult, ShardDescription, StreamDescription};
 use strait_core::{
-    AccountId, HashKey, IteratorKind, IteratorType, Namespace, PartitionKey, Record, Region,
-    ShardId, StraitError, StreamMode, StreamName,
+    AccountId, HashKey, IteratorKind, IteratorType, Namespace, PartitionKey, Record, Region, ShardId,
+    StraitError, StreamMode, StreamName,
 };
 use strait_proto::v1 as pb;
 use strait_proto::v1::stream_service_server::StreamService;
@@ -68,16 +66,12 @@ fn shard_id(text: &str, stream: &StreamName, account: &AccountId) -> Result<Shar
         .ok_or_else(|| to_status(StraitError::could_not_find_shard(text, stream, account)))
 }
 
-fn record(
-    partition_key: String,
-    data: Bytes,
-    explicit_hash_key: Option<String>,
-) -> Result<Record, Status> {
+fn record(partition_key: String, data: Bytes, explicit_hash_key: Option<String>) -> Result<Record, Status> {
     let key = PartitionKey::new(partition_key).map_err(to_status)?;
     let mut record = Record::new(key, data);
     if let Some(text) = explicit_hash_key {
-        let hash_key = HashKey::parse_decimal(&text)
-            .map_err(|e| to_status(e.into_error("explicitHashKey")))?;
+        let hash_key =
+            HashKey::parse_decimal(&text).map_err(|e| to_status(e.into_error("explicitHashKey")))?;
         record = record.with_explicit_hash_key(hash_key);
     }
     Ok(record)
@@ -224,11 +218,9 @@ impl StreamService for StreamServiceImpl {
             0 => 10_000,
             n => n.min(10_000) as usize,
         };
-        let start = (!request.exclusive_start_stream_name.is_empty())
-            .then_some(request.exclusive_start_stream_name);
-        let (names, more) = self
-            .operations
-            .list_streams(&namespace, start.as_deref(), limit);
+        let start =
+            (!request.exclusive_start_stream_name.is_empty()).then_some(request.exclusive_start_stream_name);
+        let (names, more) = self.operations.list_streams(&namespace, start.as_deref(), limit);
         Ok(Response::new(pb::ListStreamsResponse {
             stream_names: names.into_iter().map(|n| n.to_string()).collect(),
             has_more_streams: more,
@@ -276,11 +268,7 @@ impl StreamService for StreamServiceImpl {
     ) -> Result<Response<pb::PutRecordResponse>, Status> {
         let request = request.into_inner();
         let namespace = self.namespace(request.namespace)?;
-        let record = record(
-            request.partition_key,
-            request.data,
-            request.explicit_hash_key,
-        )?;
+        let record = record(request.partition_key, request.data, request.explicit_hash_key)?;
         let mut results = self
             .operations
             .put_records(
@@ -377,9 +365,7 @@ impl StreamService for StreamServiceImpl {
             .get_shard_iterator(&namespace, &name, shard, kind)
             .await
             .map_err(to_status)?;
-        Ok(Response::new(pb::GetShardIteratorResponse {
-            shard_iterator,
-        }))
+        Ok(Response::new(pb::GetShardIteratorResponse { shard_iterator }))
     }
 
     async fn get_records(
@@ -458,11 +444,7 @@ impl StreamService for StreamServiceImpl {
                             .iter()
                             .map(|c| pb::ChildShard {
                                 shard_id: c.shard_id.to_string(),
-                                parent_shards: c
-                                    .parent_shards
-                                    .iter()
-                                    .map(|p| p.to_string())
-                                    .collect(),
+                                parent_shards: c.parent_shards.iter().map(|p| p.to_string()).collect(),
                                 hash_key_range: Some(hash_range(&c.hash_range)),
                             })
                             .collect(),

@@ -12,15 +12,11 @@ pub fn to_status(error: StraitError) -> Status {
     let code = match &error {
         StraitError::ResourceNotFound { .. } => Code::NotFound,
         StraitError::ResourceInUse { .. } => Code::FailedPrecondition,
-        StraitError::InvalidArgument { .. } | StraitError::Validation { .. } => {
-            Code::InvalidArgument
-        }
+        StraitError::InvalidArgument { .. } | StraitError::Validation { .. } => Code::InvalidArgument,
         StraitError::LimitExceeded { .. } | StraitError::ProvisionedThroughputExceeded { .. } => {
             Code::ResourceExhausted
         }
-        StraitError::ExpiredIterator { .. } | StraitError::ExpiredNextToken { .. } => {
-            Code::OutOfRange
-        }
+        StraitError::ExpiredIterator { .. } | StraitError::ExpiredNextToken { .. } => Code::OutOfRange,
         StraitError::Unavailable { .. } => Code::Unavailable,
         StraitError::Internal { .. } => Code::Internal,
     };
@@ -49,10 +45,7 @@ mod tests {
         let status = to_status(StraitError::invalid_iterator());
         assert_eq!(status.code(), Code::InvalidArgument);
         assert_eq!(
-            status
-                .metadata()
-                .get(strait_proto::ERROR_TYPE_METADATA)
-                .unwrap(),
+            status.metadata().get(strait_proto::ERROR_TYPE_METADATA).unwrap(),
             "InvalidArgumentException"
         );
         assert_eq!(status.message(), "Invalid ShardIterator.");
@@ -60,10 +53,7 @@ mod tests {
 
     #[test]
     fn only_unavailable_maps_to_a_retryable_code() {
-        assert_eq!(
-            to_status(StraitError::unavailable("x")).code(),
-            Code::Unavailable
-        );
+        assert_eq!(to_status(StraitError::unavailable("x")).code(), Code::Unavailable);
         assert_eq!(to_status(StraitError::internal("x")).code(), Code::Internal);
     }
 }

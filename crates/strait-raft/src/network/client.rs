@@ -89,12 +89,8 @@ enum CallError {
 impl CallError {
     fn into_rpc<C: RaftTypeConfig>(self) -> RPCError<C> {
         match self {
-            CallError::Unreachable(e) => {
-                RPCError::Unreachable(Unreachable::new(&ErrorText(e.to_string())))
-            }
-            CallError::Network(e) => {
-                RPCError::Network(NetworkError::new(&ErrorText(e.to_string())))
-            }
+            CallError::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&ErrorText(e.to_string()))),
+            CallError::Network(e) => RPCError::Network(NetworkError::new(&ErrorText(e.to_string()))),
         }
     }
 
@@ -103,9 +99,7 @@ impl CallError {
             CallError::Unreachable(e) => {
                 StreamingError::Unreachable(Unreachable::new(&ErrorText(e.to_string())))
             }
-            CallError::Network(e) => {
-                StreamingError::Network(NetworkError::new(&ErrorText(e.to_string())))
-            }
+            CallError::Network(e) => StreamingError::Network(NetworkError::new(&ErrorText(e.to_string()))),
         }
     }
 }
@@ -136,10 +130,10 @@ impl<C> GroupNetwork<C> {
     async fn deadline<T>(
         &self,
         ttl: Duration,
-        call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+        call: impl Future<Output = Result<T, tonic::Status>>,
     ) -> Result<T, CallError> {
         match tokio::time::timeout(ttl, call).await {
-            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Ok(response)) => Ok(response),
             Ok(Err(status)) => match status.code() {
                 tonic::Code::Unavailable | tonic::Code::Cancelled | tonic::Code::Unknown => {
                     self.router.reset(self.target);
@@ -167,10 +161,28 @@ impl<C> GroupNetwork<C> {
             rpc: rpc as i32,
             body: Bytes::from(body),
         };
-        let response = self
-            .deadline(option.soft_ttl(), client.raft(request))
+        let call = async move { client.raft(request).await.map(|r| r.into_inner().body) };
+        let body = self.deadline(option.soft_ttl(), call).await?;
+        codec::decode(&body).map_err(|e| CallError::Network(Box::new(e)))
+    }
+
+    /// Sends a heartbeat through the peer's coalescer.
+    async fn heartbeat<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        request: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, CallError> {
+        let body = codec::encode(request).map_err(|e| CallError::Network(Box::new(e)))?;
+        let request = RaftRequest {
+            group_id: self.group.0,
+            rpc: RaftRpc::AppendEntries as i32,
+            body: Bytes::from(body),
+        };
+        let heartbeats = self.router.heartbeats();
+        let body = self
+            .deadline(option.soft_ttl(), heartbeats.send(self.target, request))
             .await?;
-        codec::decode(&response.body).map_err(|e| CallError::Network(Box::new(e)))
+        codec::decode(&body).map_err(|e| CallError::Network(Box::new(e)))
     }
 }
 
@@ -194,16 +206,15 @@ where
         rpc: AppendEntriesRequest<C>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<C>, RPCError<C>> {
-        self.unary(RaftRpc::AppendEntries, &rpc, &option)
-            .await
-            .map_err(CallError::into_rpc)
+        let result = if rpc.entries.is_empty() {
+            self.heartbeat(&rpc, &option).await
+        } else {
+            self.unary(RaftRpc::AppendEntries, &rpc, &option).await
+        };
+        result.map_err(CallError::into_rpc)
     }
 
-    async fn vote(
-        &mut self,
-        rpc: VoteRequest<C>,
-        option: RPCOption,
-    ) -> Result<VoteResponse<C>, RPCError<C>> {
+    async fn vote(&mut self, rpc: VoteRequest<C>, option: RPCOption) -> Result<VoteResponse<C>, RPCError<C>> {
         self.unary(RaftRpc::Vote, &rpc, &option)
             .await
             .map_err(CallError::into_rpc)
@@ -267,15 +278,16 @@ where
             }
         });
         let mut client = self.client().map_err(CallError::into_streaming::<C>)?;
-        let call = self.deadline(
-            option.hard_ttl(),
-            client.install_snapshot(ReceiverStream::new(rx)),
-        );
+        let call = self.deadline(option.hard_ttl(), async move {
+            client
+                .install_snapshot(ReceiverStream::new(rx))
+                .await
+                .map(|r| r.into_inner().body)
+        });
         let response = tokio::select! {
             closed = cancel => return Err(StreamingError::Closed(closed)),
             response = call => response.map_err(CallError::into_streaming::<C>)?,
         };
-        codec::decode(&response.body)
-            .map_err(|e| CallError::Network(Box::new(e)).into_streaming::<C>())
+        codec::decode(&response).map_err(|e| CallError::Network(Box::new(e)).into_streaming::<C>())
     }
 }

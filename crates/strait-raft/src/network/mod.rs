@@ -9,6 +9,7 @@
 //! - [`router`]: the address book and one lazily dialed channel per peer, shared by all
 //!   groups; a channel that timed out is dropped so the next call dials afresh (a
 //!   wedged connection must not outlive a healed partition).
+//! - [`heartbeat`]: heartbeats of many groups to one peer leave in one call.
 //! - [`client`]: openraft's network traits for one (group, peer) pair: each RPC carries
 //!   the group id, runs under a deadline, and maps failures to openraft's error kinds.
 //! - [`registry`]: the groups hosted on this node, looked up by id for incoming RPCs.
@@ -16,6 +17,7 @@
 //!   streams to the registry.
 
 pub mod client;
+pub mod heartbeat;
 pub mod registry;
 pub mod router;
 pub mod server;

@@ -48,8 +48,7 @@ impl<C: RaftTypeConfig, SM: RaftStateMachine<C>> RaftGroupRpc<C, SM> {
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Status> {
-    codec::decode(body)
-        .map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))
+    codec::decode(body).map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Bytes, Status> {
@@ -94,23 +93,14 @@ where
             }
             RaftRpc::TransferLeader => {
                 let req: TransferLeaderRequest<C> = decode(&body)?;
-                encode(
-                    &self
-                        .raft
-                        .handle_transfer_leader(req)
-                        .await
-                        .map_err(stopped)?,
-                )
+                encode(&self.raft.handle_transfer_leader(req).await.map_err(stopped)?)
             }
         }
     }
 
     async fn install_snapshot(&self, header: Bytes, data: SnapshotData) -> Result<Bytes, Status> {
         let (vote, meta): (VoteOf<C>, SnapshotMetaOf<C>) = decode(&header)?;
-        let snapshot = Snapshot {
-            meta,
-            snapshot: data,
-        };
+        let snapshot = Snapshot { meta, snapshot: data };
         encode(
             &self
                 .raft
@@ -133,10 +123,7 @@ impl GroupRegistry {
     }
 
     pub fn insert(&self, group: GroupId, rpc: Arc<dyn GroupRpc>) {
-        self.groups
-            .write()
-            .expect("registry lock")
-            .insert(group, rpc);
+        self.groups.write().expect("registry lock").insert(group, rpc);
     }
 
     pub fn remove(&self, group: GroupId) {
@@ -144,10 +131,6 @@ impl GroupRegistry {
     }
 
     pub fn get(&self, group: GroupId) -> Option<Arc<dyn GroupRpc>> {
-        self.groups
-            .read()
-            .expect("registry lock")
-            .get(&group)
-            .cloned()
+        self.groups.read().expect("registry lock").get(&group).cloned()
     }
 }

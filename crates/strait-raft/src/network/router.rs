@@ -1,7 +1,7 @@
 //! Peers' addresses and one channel per peer.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tonic::transport::{Channel, Endpoint};
@@ -53,6 +53,7 @@ struct Peer {
 pub struct PeerRouter {
     dialer: Arc<dyn Dialer>,
     peers: Mutex<BTreeMap<NodeId, Peer>>,
+    heartbeats: OnceLock<Arc<super::heartbeat::HeartbeatCoalescer>>,
 }
 
 /// A peer that cannot be dialed.
@@ -73,7 +74,15 @@ impl PeerRouter {
         Self {
             dialer,
             peers: Mutex::new(BTreeMap::new()),
+            heartbeats: OnceLock::new(),
         }
+    }
+
+    /// The per-peer heartbeat coalescer shared by every group on this node.
+    pub fn heartbeats(self: &Arc<Self>) -> Arc<super::heartbeat::HeartbeatCoalescer> {
+        self.heartbeats
+            .get_or_init(|| Arc::new(super::heartbeat::HeartbeatCoalescer::new(self)))
+            .clone()
     }
 
     /// Records (or changes) a node's address. A changed address drops the old channel.

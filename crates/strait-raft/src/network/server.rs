@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use strait_proto::internal::raft_transport_server::RaftTransport;
-use strait_proto::internal::{RaftRequest, RaftResponse, RaftRpc, SnapshotChunk};
+use strait_proto::internal::{
+    RaftBatchItem, RaftBatchRequest, RaftBatchResponse, RaftRequest, RaftResponse, RaftRpc, SnapshotChunk,
+};
 use strait_storage::KvEngine;
 use strait_storage::keys::SnapshotSlot;
 use tonic::{Request, Response, Status, Streaming};
@@ -23,6 +25,12 @@ impl RaftTransportService {
         Self { registry, engine }
     }
 
+    async fn dispatch(&self, request: RaftRequest) -> Result<bytes::Bytes, Status> {
+        let rpc = RaftRpc::try_from(request.rpc)
+            .map_err(|_| Status::invalid_argument(format!("unknown raft rpc {}", request.rpc)))?;
+        self.group(request.group_id)?.raft(rpc, request.body).await
+    }
+
     fn group(&self, id: u64) -> Result<Arc<dyn super::GroupRpc>, Status> {
         self.registry
             .get(GroupId(id))
@@ -33,14 +41,35 @@ impl RaftTransportService {
 #[tonic::async_trait]
 impl RaftTransport for RaftTransportService {
     async fn raft(&self, request: Request<RaftRequest>) -> Result<Response<RaftResponse>, Status> {
-        let request = request.into_inner();
-        let rpc = RaftRpc::try_from(request.rpc)
-            .map_err(|_| Status::invalid_argument(format!("unknown raft rpc {}", request.rpc)))?;
-        let body = self
-            .group(request.group_id)?
-            .raft(rpc, request.body)
-            .await?;
+        let body = self.dispatch(request.into_inner()).await?;
         Ok(Response::new(RaftResponse { body }))
+    }
+
+    async fn raft_batch(
+        &self,
+        request: Request<RaftBatchRequest>,
+    ) -> Result<Response<RaftBatchResponse>, Status> {
+        let calls = request
+            .into_inner()
+            .requests
+            .into_iter()
+            .map(|r| self.dispatch(r));
+        let items = futures::future::join_all(calls)
+            .await
+            .into_iter()
+            .map(|result| match result {
+                Ok(body) => RaftBatchItem {
+                    body,
+                    ..Default::default()
+                },
+                Err(status) => RaftBatchItem {
+                    body: Default::default(),
+                    error_code: status.code() as i32,
+                    error_message: status.message().to_string(),
+                },
+            })
+            .collect();
+        Ok(Response::new(RaftBatchResponse { items }))
     }
 
     async fn install_snapshot(
@@ -56,12 +85,8 @@ impl RaftTransport for RaftTransportService {
         let group = self.group(group_id)?;
         let header = first.header.clone();
         let io = |e: std::io::Error| Status::internal(format!("staging snapshot: {e}"));
-        let mut writer = ChunkWriter::start(
-            self.engine.clone(),
-            GroupId(group_id),
-            SnapshotSlot::Incoming,
-        )
-        .map_err(io)?;
+        let mut writer =
+            ChunkWriter::start(self.engine.clone(), GroupId(group_id), SnapshotSlot::Incoming).map_err(io)?;
         let mut done = first.done;
         writer.write(first.data).map_err(io)?;
         while !done {

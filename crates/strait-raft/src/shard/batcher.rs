@@ -12,9 +12,7 @@ use std::sync::Arc;
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::command::{
-    AppendBatch, BatchOutcome, ProducerBatch, ShardCommand, ShardRecord, ShardReply,
-};
+use super::command::{AppendBatch, BatchOutcome, ProducerBatch, ShardCommand, ShardRecord, ShardReply};
 use super::{ShardRaft, ShardRaftConfig};
 use crate::clock::Clock;
 use crate::group::NodeId;
@@ -98,8 +96,7 @@ async fn run(raft: ShardRaft, clock: Arc<dyn Clock>, mut rx: mpsc::Receiver<Pend
             bytes += b;
             pending.push(next);
         }
-        let (batches, replies): (Vec<_>, Vec<_>) =
-            pending.into_iter().map(|p| (p.batch, p.reply)).unzip();
+        let (batches, replies): (Vec<_>, Vec<_>) = pending.into_iter().map(|p| (p.batch, p.reply)).unzip();
         let command = ShardCommand::Append(AppendBatch {
             arrival_ms: clock.now_ms(),
             producers: batches,

@@ -14,9 +14,7 @@ pub mod records;
 pub mod state_machine;
 
 pub use batcher::{AppendError, ShardBatcher};
-pub use command::{
-    AppendBatch, BatchOutcome, ProducerBatch, ShardCommand, ShardRecord, ShardReply,
-};
+pub use command::{AppendBatch, BatchOutcome, ProducerBatch, ShardCommand, ShardRecord, ShardReply};
 pub use records::ShardReader;
 pub use state_machine::{ShardStateMachine, ShardTip};
 

@@ -64,12 +64,7 @@ impl ShardReader {
 
     /// Reads up to `limit` records at or after `from`, stopping once `max_bytes` of data
     /// were collected (at least one record is returned when one exists).
-    pub fn read(
-        &self,
-        from: RecordPosition,
-        limit: usize,
-        max_bytes: usize,
-    ) -> io::Result<Vec<ReadRecord>> {
+    pub fn read(&self, from: RecordPosition, limit: usize, max_bytes: usize) -> io::Result<Vec<ReadRecord>> {
         let tip = self.tip();
         let mut last_index = tip.applied_index;
         if let Some(seal) = tip.sealed_at {
@@ -86,8 +81,7 @@ impl ShardReader {
         let mut bytes = 0usize;
         for pair in self.engine.scan(&start, &end) {
             let (key, value) = pair?;
-            let index =
-                keys::log_index(&key).ok_or_else(|| io::Error::other("malformed log key"))?;
+            let index = keys::log_index(&key).ok_or_else(|| io::Error::other("malformed log key"))?;
             let entry: EntryOf<ShardRaftConfig> = codec::decode_stored(&value).map_err(|e| {
                 tracing::error!(group, index, error = %e, "stored shard entry failed verification");
                 e

@@ -125,11 +125,7 @@ pub struct ShardStateMachine {
 
 impl ShardStateMachine {
     /// Opens the state machine of `group`, loading what the engine holds.
-    pub fn open(
-        engine: Arc<dyn KvEngine>,
-        group: GroupId,
-        floor: Arc<AppliedFloor>,
-    ) -> io::Result<Self> {
+    pub fn open(engine: Arc<dyn KvEngine>, group: GroupId, floor: Arc<AppliedFloor>) -> io::Result<Self> {
         let meta: ShardMeta = match engine.get(&keys::state(group.0, StateKey::Applied))? {
             Some(v) => codec::decode_stored(&v)?,
             None => ShardMeta::default(),
@@ -264,10 +260,7 @@ impl ShardStateMachine {
         }
         if let Some(last) = last_visible {
             if arrival_ms > self.meta.last_indexed_arrival_ms || self.meta.last_record.is_none() {
-                batch.put(
-                    keys::arrival(self.group.0, arrival_ms, index),
-                    Vec::<u8>::new(),
-                );
+                batch.put(keys::arrival(self.group.0, arrival_ms, index), Vec::<u8>::new());
                 self.meta.last_indexed_arrival_ms = arrival_ms;
             }
             self.meta.last_record = Some(last);
@@ -279,9 +272,7 @@ impl ShardStateMachine {
 
     fn expire_producers(&mut self, now_ms: u64, batch: &mut WriteBatch) {
         let horizon = now_ms.saturating_sub(DEDUP_WINDOW_MS);
-        while let Some((&(arrival, producer, sequence), ())) =
-            self.producer_expiry.first_key_value()
-        {
+        while let Some((&(arrival, producer, sequence), ())) = self.producer_expiry.first_key_value() {
             if arrival >= horizon {
                 break;
             }
@@ -342,9 +333,7 @@ impl ShardStateMachine {
             match frame.kind {
                 FRAME_META => new_meta = Some(codec::decode::<ShardMeta>(&frame.value)?),
                 FRAME_ENTRY => batch.put(keys::log(self.group.0, frame.key), frame.value),
-                FRAME_ENTRY_META => {
-                    batch.put(keys::entry_meta(self.group.0, frame.key), frame.value)
-                }
+                FRAME_ENTRY_META => batch.put(keys::entry_meta(self.group.0, frame.key), frame.value),
                 FRAME_ARRIVAL => {
                     let arrival_ms: u64 = codec::decode(&frame.value)?;
                     batch.put(
@@ -353,8 +342,7 @@ impl ShardStateMachine {
                     );
                 }
                 FRAME_PRODUCER => {
-                    let (producer, sequence, entry): (u64, u64, ProducerEntry) =
-                        codec::decode(&frame.value)?;
+                    let (producer, sequence, entry): (u64, u64, ProducerEntry) = codec::decode(&frame.value)?;
                     batch.put(
                         keys::producer(self.group.0, producer, sequence),
                         codec::encode_stored(&entry)?,
@@ -371,12 +359,8 @@ impl ShardStateMachine {
                 self.engine.write(std::mem::take(&mut batch))?;
             }
         }
-        let mut new_meta = new_meta.ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                "shard snapshot without meta frame",
-            )
-        })?;
+        let mut new_meta = new_meta
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "shard snapshot without meta frame"))?;
         new_meta.last_applied = meta.last_log_id.clone();
         new_meta.membership = meta.last_membership.clone();
         batch.put(
@@ -430,8 +414,8 @@ impl FrameSource for ShardSnapshotSource {
         let meta_end = keys::entry_meta(group, self.upto_index.saturating_add(1));
         let entry_metas = self.engine.scan(&meta_start, &meta_end).map(|pair| {
             let (k, v) = pair?;
-            let index = keys::entry_meta_index(&k)
-                .ok_or_else(|| io::Error::other("malformed entry meta key"))?;
+            let index =
+                keys::entry_meta_index(&k).ok_or_else(|| io::Error::other("malformed entry meta key"))?;
             Ok(Frame {
                 kind: FRAME_ENTRY_META,
                 key: index,
@@ -480,9 +464,7 @@ pub struct ShardSnapshotBuilder {
 impl RaftSnapshotBuilder<ShardRaftConfig> for ShardSnapshotBuilder {
     type SnapshotData = SnapshotData;
 
-    async fn build_snapshot(
-        &mut self,
-    ) -> Result<SnapshotOf<ShardRaftConfig, SnapshotData>, io::Error> {
+    async fn build_snapshot(&mut self) -> Result<SnapshotOf<ShardRaftConfig, SnapshotData>, io::Error> {
         self.view
             .take()
             .ok_or_else(|| io::Error::other("snapshot builder used twice"))
@@ -610,12 +592,8 @@ mod tests {
     impl Harness {
         fn new() -> Self {
             let engine: Arc<dyn KvEngine> = Arc::new(MemoryEngine::new());
-            let sm = ShardStateMachine::open(
-                engine.clone(),
-                GroupId(1),
-                Arc::new(AppliedFloor::default()),
-            )
-            .unwrap();
+            let sm = ShardStateMachine::open(engine.clone(), GroupId(1), Arc::new(AppliedFloor::default()))
+                .unwrap();
             Self {
                 engine,
                 sm,
@@ -625,13 +603,7 @@ mod tests {
 
         async fn apply(&mut self, command: ShardCommand) {
             let entry: Entry<LeaderId<u64, u64>, _> = Entry {
-                log_id: LogId::new(
-                    LeaderId {
-                        term: 1,
-                        node_id: 1,
-                    },
-                    self.next_index,
-                ),
+                log_id: LogId::new(LeaderId { term: 1, node_id: 1 }, self.next_index),
                 payload: EntryPayload::Normal(command),
             };
             self.next_index += 1;
@@ -668,8 +640,7 @@ mod tests {
     #[tokio::test]
     async fn records_are_read_back_at_their_positions() {
         let mut h = Harness::new();
-        h.apply(append(100, &[(1, 1, &["a", "b"]), (2, 1, &["c"])]))
-            .await;
+        h.apply(append(100, &[(1, 1, &["a", "b"]), (2, 1, &["c"])])).await;
         h.apply(append(101, &[(1, 2, &["d"])])).await;
         let records = h.read_all();
         let positions: Vec<_> = records
@@ -701,11 +672,7 @@ mod tests {
         ))
         .await;
         let data: Vec<String> = h.read_all().into_iter().map(|r| r.1).collect();
-        assert_eq!(
-            data,
-            vec!["a", "b", "x", "y"],
-            "the retry is not stored twice"
-        );
+        assert_eq!(data, vec!["a", "b", "x", "y"], "the retry is not stored twice");
         let tip = h.sm.subscribe_tip().borrow().clone();
         assert_eq!(tip.last_record, Some(RecordPosition::new(2, 3)));
     }
@@ -717,10 +684,7 @@ mod tests {
         h.apply(append(400, &[(1, 2, &["b"])])).await;
         let arrivals: Vec<u64> = h.read_all().into_iter().map(|r| r.2).collect();
         assert_eq!(arrivals, vec![500, 500]);
-        assert_eq!(
-            h.reader().find_timestamp(450).unwrap(),
-            RecordPosition::new(1, 0)
-        );
+        assert_eq!(h.reader().find_timestamp(450).unwrap(), RecordPosition::new(1, 0));
         assert_eq!(
             h.reader().find_timestamp(501).unwrap(),
             RecordPosition::new(3, 0),

@@ -1,0 +1,147 @@
+//! Heartbeat coalescing: one call per peer for many groups' heartbeats.
+//!
+//! A node leading G groups sends each follower a heartbeat per group per interval: with
+//! thousands of mostly idle shards that is thousands of RPCs a second doing nothing. A
+//! heartbeat (an AppendEntries without entries) waits here up to [`LINGER`]; everything
+//! that arrives for the same peer meanwhile leaves in one `RaftBatch` call, and each
+//! caller gets its own response. Entries that carry data never wait: they go directly.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use strait_proto::internal::raft_transport_client::RaftTransportClient;
+use strait_proto::internal::{RaftBatchRequest, RaftRequest};
+use tokio::sync::{mpsc, oneshot};
+
+use super::MAX_MESSAGE_BYTES;
+use super::router::PeerRouter;
+use crate::group::NodeId;
+
+/// How long a heartbeat may wait for company.
+pub const LINGER: Duration = Duration::from_millis(10);
+/// Most heartbeats in one call.
+const MAX_BATCH: usize = 1024;
+/// How long one batch call may take.
+const BATCH_TIMEOUT: Duration = Duration::from_secs(2);
+
+type Reply = oneshot::Sender<Result<bytes::Bytes, tonic::Status>>;
+
+/// Per-peer queues of heartbeats waiting to be sent together.
+pub struct HeartbeatCoalescer {
+    router: Weak<PeerRouter>,
+    queues: Mutex<BTreeMap<NodeId, mpsc::UnboundedSender<(RaftRequest, Reply)>>>,
+}
+
+impl HeartbeatCoalescer {
+    pub fn new(router: &Arc<PeerRouter>) -> Self {
+        Self {
+            router: Arc::downgrade(router),
+            queues: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Sends one heartbeat to `target` as part of the next batch.
+    pub async fn send(&self, target: NodeId, request: RaftRequest) -> Result<bytes::Bytes, tonic::Status> {
+        let (reply, rx) = oneshot::channel();
+        let queue = {
+            let mut queues = self.queues.lock().expect("coalescer lock");
+            let queue = queues.entry(target).or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(run(self.router.clone(), target, rx));
+                tx
+            });
+            if queue.is_closed() {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(run(self.router.clone(), target, rx));
+                *queue = tx;
+            }
+            queue.clone()
+        };
+        queue
+            .send((request, reply))
+            .map_err(|_| tonic::Status::unavailable("heartbeat queue closed"))?;
+        rx.await
+            .unwrap_or_else(|_| Err(tonic::Status::unavailable("heartbeat dropped")))
+    }
+}
+
+async fn run(
+    router: Weak<PeerRouter>,
+    target: NodeId,
+    mut rx: mpsc::UnboundedReceiver<(RaftRequest, Reply)>,
+) {
+    let mut pending = Vec::with_capacity(64);
+    while let Some(first) = rx.recv().await {
+        pending.push(first);
+        tokio::time::sleep(LINGER).await;
+        while pending.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(item) => pending.push(item),
+                Err(_) => break,
+            }
+        }
+        let Some(router) = router.upgrade() else {
+            return;
+        };
+        let (requests, replies): (Vec<_>, Vec<_>) = pending.drain(..).unzip();
+        // The call runs on its own so the next batch can form meanwhile.
+        tokio::spawn(send_batch(router, target, requests, replies));
+    }
+}
+
+async fn send_batch(
+    router: Arc<PeerRouter>,
+    target: NodeId,
+    requests: Vec<RaftRequest>,
+    replies: Vec<Reply>,
+) {
+    let fail = |replies: Vec<Reply>, status: tonic::Status| {
+        for reply in replies {
+            let _ = reply.send(Err(status.clone()));
+        }
+    };
+    let channel = match router.channel(target) {
+        Ok(c) => c,
+        Err(e) => return fail(replies, tonic::Status::unavailable(e.to_string())),
+    };
+    let mut client = RaftTransportClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let call = client.raft_batch(RaftBatchRequest { requests });
+    let items = match tokio::time::timeout(BATCH_TIMEOUT, call).await {
+        Ok(Ok(response)) => response.into_inner().items,
+        Ok(Err(status)) => {
+            if matches!(
+                status.code(),
+                tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+            ) {
+                router.reset(target);
+            }
+            return fail(replies, status);
+        }
+        Err(_) => {
+            router.reset(target);
+            return fail(
+                replies,
+                tonic::Status::unavailable(format!("heartbeat batch to {target} timed out")),
+            );
+        }
+    };
+    if items.len() != replies.len() {
+        return fail(
+            replies,
+            tonic::Status::internal("heartbeat batch answered with the wrong count"),
+        );
+    }
+    for (reply, item) in replies.into_iter().zip(items) {
+        let _ = reply.send(if item.error_code == 0 {
+            Ok(item.body)
+        } else {
+            Err(tonic::Status::new(
+                tonic::Code::from(item.error_code),
+                item.error_message,
+            ))
+        });
+    }
+}
