@@ -43,6 +43,7 @@ pub struct Cli {
 
 /// Flags accepted by every command.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// The cluster endpoints that client commands connect to, as http://host:port, separated
     /// by commas. The client tries them in order, fails over to the next one when a node
@@ -84,8 +85,9 @@ pub struct GlobalArgs {
 
     /// Which log messages to print to standard error, as a filter in the RUST_LOG syntax:
     /// a level such as debug, or per-module directives such as
-    /// `info,strait_raft=debug`. The default is info for `serve` and `dev` and warn for the
-    /// other commands; when this flag is not given, RUST_LOG is honored.
+    /// `info,strait_raft=debug`. The default is info for `serve` (with openraft's own
+    /// messages from warn up) and `dev`, and warn for the other commands; when this flag
+    /// is not given, RUST_LOG is honored.
     #[arg(long, global = true, env = "STRAIT_LOG_LEVEL", value_name = "FILTER")]
     pub log_level: Option<String>,
 

@@ -1,5 +1,7 @@
 //! Logging to standard error with `tracing`.
 
+use std::io::IsTerminal;
+
 use anyhow::anyhow;
 use tracing_subscriber::EnvFilter;
 
@@ -15,6 +17,7 @@ pub fn init(filter: Option<&str>, default: &str, format: LogFormat) -> anyhow::R
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let installed = match format {
         LogFormat::Text => builder.try_init(),

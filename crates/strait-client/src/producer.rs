@@ -17,11 +17,17 @@
 //! error code (a throttled shard, a shard without a leader). Records the cluster rejects for
 //! good (a stream that does not exist, a record over 1 MiB) fail at once.
 //!
+//! Once a batch has failed for a whole deadline because the cluster was unreachable, later
+//! batches do not each wait out a deadline of their own: their deadline is cut to the end of
+//! that outage's, so they are tried once and fail at once if the cluster is still down. The
+//! first answer from the cluster lifts the cut.
+//!
 //! Every record gets exactly one outcome, tagged with whatever the caller attached to it (a
 //! line number, say), so the caller can report precisely which records were not stored. A
 //! failed record's outcome is unknown rather than negative when its last error was a
 //! timeout: the write may have been applied.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::stream::{self, Stream, StreamExt};
@@ -68,6 +74,9 @@ pub struct Producer {
     client: StraitClient,
     stream: StreamName,
     config: ProducerConfig,
+    /// When the failure that made the last batch give up began, if no request has been
+    /// answered since. Shared by clones, as they share the cluster.
+    failing_since: Arc<Mutex<Option<Instant>>>,
 }
 
 /// A batch being sent: the records to send, and those refused before sending.
@@ -103,6 +112,7 @@ impl Producer {
             client,
             stream,
             config,
+            failing_since: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -141,7 +151,11 @@ impl Producer {
 
     /// Sends one batch, retrying failed records until the deadline.
     async fn send_batch<T>(&self, batch: Batch<T>) -> Vec<(T, RecordOutcome)> {
-        let deadline = Instant::now() + self.config.deadline;
+        let mut deadline = Instant::now() + self.config.deadline;
+        let outage_began = *self.outage();
+        if let Some(since) = outage_began {
+            deadline = deadline.min(since + self.config.deadline);
+        }
         let mut done: Vec<(T, RecordOutcome)> = batch
             .refused
             .into_iter()
@@ -151,13 +165,20 @@ impl Producer {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
         while !pending.is_empty() {
             let records: Vec<Record> = pending.iter().map(|(_, record)| record.clone()).collect();
+            let attempt_started = Instant::now();
             let outcomes = match self
                 .client
                 .put_records_until(&self.stream, &records, deadline)
                 .await
             {
-                Ok(outcomes) => outcomes,
+                Ok(outcomes) => {
+                    *self.outage() = None;
+                    outcomes
+                }
                 Err(error) => {
+                    if error.is_retryable() {
+                        self.outage().get_or_insert(attempt_started);
+                    }
                     // The call loop already retried until the deadline, or the error is final.
                     let failure = RecordFailure::from(&error);
                     done.extend(pending.into_iter().map(|(tag, _)| (tag, Err(failure.clone()))));
@@ -187,6 +208,15 @@ impl Producer {
             pending = failed.into_iter().map(|(tag, record, _)| (tag, record)).collect();
         }
         done
+    }
+}
+
+impl Producer {
+    fn outage(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        // The guarded value is a plain timestamp, valid whatever a panicking holder did.
+        self.failing_since
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -45,7 +45,7 @@ impl RaftTuning {
             install_snapshot_timeout: 120_000,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every_entries),
             max_in_snapshot_log_to_keep: self.keep_entries_behind_snapshot,
-            purge_batch_size: 256,
+            purge_batch_size: (self.snapshot_every_entries / 4).clamp(1, 256),
             ..Default::default()
         };
         Arc::new(

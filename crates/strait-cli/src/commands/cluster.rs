@@ -1,6 +1,7 @@
 //! `strait cluster status`.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use serde_json::json;
 use strait_client::proto::ClusterStatusResponse;
@@ -9,11 +10,14 @@ use crate::cli::{GlobalArgs, OutputFormat, StatusArgs};
 use crate::commands::client;
 use crate::output::{Table, node_list, or_dash};
 
+/// How long ClusterStatus is retried before the cluster is declared unreachable.
+const STATUS_RETRY_DEADLINE: Duration = Duration::from_secs(3);
+
 /// Prints the cluster's state. Exits with 0 when ready, 1 when a node answered but the
 /// cluster is not ready, and 2 (through the error) when no node answered.
 pub async fn status(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCode> {
-    // One round over the endpoints is enough to tell whether any node answers.
-    let client = client(global)?.with_retry_deadline(global.timeout);
+    // A few rounds over the endpoints are enough to tell whether any node answers.
+    let client = client(global)?.with_retry_deadline(STATUS_RETRY_DEADLINE);
     let status = client.cluster_status().await?;
     match args.format {
         OutputFormat::Text => print!("{}", status_text(&status)),

@@ -10,6 +10,10 @@ use crate::commands::{error_chain, shutdown_signal, usage};
 use crate::config_file::{ServeFile, resolve};
 use crate::logging;
 
+/// The log filter when none is given: the node's own messages at info, and openraft's,
+/// which narrate every vote and heartbeat failure, only from warn up.
+const DEFAULT_LOG_FILTER: &str = "info,openraft=warn";
+
 /// Resolves the node's configuration, then serves until a shutdown signal arrives.
 pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let file = match &args.config {
@@ -18,7 +22,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
     };
     let log_level = global.log_level.clone().or_else(|| file.log_level.clone());
     let log_format = global.log_format.or(file.log_format).unwrap_or(LogFormat::Text);
-    logging::init(log_level.as_deref(), "info", log_format)?;
+    logging::init(log_level.as_deref(), DEFAULT_LOG_FILTER, log_format)?;
 
     let settings =
         resolve(&args, global.account_id.as_deref(), &file).map_err(|error| usage(format!("{error:#}")))?;

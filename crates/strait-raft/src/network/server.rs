@@ -88,6 +88,7 @@ impl RaftTransport for RaftTransportService {
         let mut writer =
             ChunkWriter::start(self.engine.clone(), GroupId(group_id), SnapshotSlot::Incoming).map_err(io)?;
         let mut done = first.done;
+        let mut chunks = 1u64;
         writer.write(first.data).map_err(io)?;
         while !done {
             let chunk = stream
@@ -100,9 +101,10 @@ impl RaftTransport for RaftTransportService {
                 ));
             }
             done = chunk.done;
+            chunks += 1;
             writer.write(chunk.data).map_err(io)?;
         }
-        tracing::info!(group = group_id, "snapshot received, installing");
+        tracing::info!(group = group_id, chunks, "snapshot received, installing");
         let body = group.install_snapshot(header, writer.finish()).await?;
         Ok(Response::new(RaftResponse { body }))
     }
