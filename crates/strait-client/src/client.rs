@@ -1,6 +1,6 @@
 //! [`StraitClient`]: typed calls to a Strait cluster, with failover and retries.
 //!
-//! Every call goes through one loop, [`StraitClient::call`]:
+//! Every call goes through one loop, `StraitClient::call`:
 //!
 //! ```text
 //!   try the preferred endpoint ── answer ─────────────────────────────▶ Ok

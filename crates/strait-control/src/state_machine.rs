@@ -83,7 +83,7 @@ impl ControlStateMachine {
 
     fn meta(&self) -> SnapshotMetaOf<ControlRaftConfig> {
         SnapshotMeta {
-            last_log_id: self.last_applied.clone(),
+            last_log_id: self.last_applied,
             last_membership: self.membership.clone(),
         }
     }
@@ -140,7 +140,7 @@ impl RaftStateMachine<ControlRaftConfig> for ControlStateMachine {
     async fn applied_state(
         &mut self,
     ) -> Result<(Option<LogId>, StoredMembershipOf<ControlRaftConfig>), io::Error> {
-        Ok((self.last_applied.clone(), self.membership.clone()))
+        Ok((self.last_applied, self.membership.clone()))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
@@ -156,7 +156,7 @@ impl RaftStateMachine<ControlRaftConfig> for ControlStateMachine {
             let reply = match &entry.payload {
                 EntryPayload::Blank => ControlReply::Done,
                 EntryPayload::Membership(m) => {
-                    self.membership = StoredMembership::new(Some(log_id.clone()), m.clone());
+                    self.membership = StoredMembership::new(Some(log_id), m.clone());
                     ControlReply::Done
                 }
                 EntryPayload::Normal(command) => {
@@ -223,7 +223,7 @@ impl RaftStateMachine<ControlRaftConfig> for ControlStateMachine {
             self.flusher.flush().await?;
         }
         self.state = state;
-        self.last_applied = meta.last_log_id.clone();
+        self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         self.publish();
         Ok(())

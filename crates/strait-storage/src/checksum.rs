@@ -48,7 +48,8 @@ mod tests {
         #[test]
         fn round_trip(payload in proptest::collection::vec(any::<u8>(), 0..512)) {
             let framed = seal(&payload);
-            prop_assert_eq!(open(&framed).unwrap().as_ref(), &payload[..]);
+            let opened = open(&framed).unwrap();
+            prop_assert_eq!(opened.as_ref(), &payload[..]);
         }
 
         #[test]

@@ -135,14 +135,14 @@ impl ShardReader {
         let start = keys::arrival(group, timestamp_ms, 0);
         let (_, end) = keys::group_range(Family::Arrival, group);
         let tip = self.tip();
-        for pair in self.engine.scan(&start, &end) {
+        // The first arrival key at or after the time names the entry to start at.
+        if let Some(pair) = self.engine.scan(&start, &end).next() {
             let (k, _) = pair?;
             if let Some((_, index)) = keys::arrival_parts(&k)
                 && index <= tip.applied_index
             {
                 return Ok(RecordPosition { index, offset: 0 });
             }
-            break;
         }
         Ok(tip.next_position())
     }

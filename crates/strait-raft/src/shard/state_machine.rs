@@ -284,7 +284,7 @@ impl ShardStateMachine {
 
     /// A snapshot of everything applied so far. Building one costs nothing: it is a view.
     fn snapshot_view(&self) -> SnapshotOf<ShardRaftConfig, SnapshotData> {
-        let last_log_id = self.meta.last_applied.clone();
+        let last_log_id = self.meta.last_applied;
         let source = ShardSnapshotSource {
             engine: self.engine.clone(),
             group: self.group,
@@ -361,7 +361,7 @@ impl ShardStateMachine {
         }
         let mut new_meta = new_meta
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "shard snapshot without meta frame"))?;
-        new_meta.last_applied = meta.last_log_id.clone();
+        new_meta.last_applied = meta.last_log_id;
         new_meta.membership = meta.last_membership.clone();
         batch.put(
             keys::state(self.group.0, StateKey::Applied),
@@ -478,7 +478,7 @@ impl RaftStateMachine<ShardRaftConfig> for ShardStateMachine {
     async fn applied_state(
         &mut self,
     ) -> Result<(Option<LogId>, StoredMembershipOf<ShardRaftConfig>), io::Error> {
-        Ok((self.meta.last_applied.clone(), self.meta.membership.clone()))
+        Ok((self.meta.last_applied, self.meta.membership.clone()))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
@@ -496,7 +496,7 @@ impl RaftStateMachine<ShardRaftConfig> for ShardStateMachine {
             let reply = match &entry.payload {
                 EntryPayload::Blank => ShardReply::None,
                 EntryPayload::Membership(m) => {
-                    self.meta.membership = StoredMembership::new(Some(log_id.clone()), m.clone());
+                    self.meta.membership = StoredMembership::new(Some(log_id), m.clone());
                     ShardReply::None
                 }
                 EntryPayload::Normal(command) => self.apply_command(index, command, &mut batch)?,
@@ -673,7 +673,7 @@ mod tests {
         .await;
         let data: Vec<String> = h.read_all().into_iter().map(|r| r.1).collect();
         assert_eq!(data, vec!["a", "b", "x", "y"], "the retry is not stored twice");
-        let tip = h.sm.subscribe_tip().borrow().clone();
+        let tip = *h.sm.subscribe_tip().borrow();
         assert_eq!(tip.last_record, Some(RecordPosition::new(2, 3)));
     }
 
