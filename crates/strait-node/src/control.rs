@@ -107,6 +107,16 @@ impl ControlHandle {
         }
     }
 
+    /// Waits (briefly) until the local metadata reaches routing version `version`.
+    pub async fn wait_routing_version(&self, version: u64) {
+        let mut view = self.view.clone();
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            view.wait_for(|v| v.state.routing_version >= version),
+        )
+        .await;
+    }
+
     /// Waits (briefly) until the local replica applied `index`.
     pub async fn wait_applied(&self, index: u64) {
         let mut view = self.view.clone();

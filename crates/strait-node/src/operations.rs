@@ -24,7 +24,7 @@ use strait_raft::shard::{ProducerBatch, ShardRecord};
 
 use crate::control::ControlHandle;
 use crate::disk_guard::DiskGuard;
-use crate::shard_access::ShardAccess;
+use crate::shard_access::{AppendFailure, ShardAccess};
 
 /// Most shards one stream may have.
 pub const MAX_SHARDS_PER_STREAM: u32 = 10_000;
@@ -32,6 +32,8 @@ pub const MAX_SHARDS_PER_STREAM: u32 = 10_000;
 pub const MAX_GET_RECORDS_BYTES: usize = 10 << 20;
 /// Default and maximum GetRecords limit.
 pub const MAX_GET_RECORDS_LIMIT: u32 = 10_000;
+/// How often one put re-routes records after learning that its routing was stale.
+const MAX_ROUTING_ROUNDS: usize = 4;
 /// Default retention of a new stream.
 pub const DEFAULT_RETENTION_HOURS: u32 = 24;
 
@@ -258,73 +260,106 @@ impl Operations {
         records: Vec<Record>,
         producer: Option<(u64, u64)>,
     ) -> StraitResult<Vec<PutRecordResult>> {
-        let stream = self.data_stream(namespace, name)?;
+        self.data_stream(namespace, name)?;
         self.disk.check_writable()?;
         for record in &records {
             record.check_size(MAX_RECORD_BYTES, "data")?;
         }
-        // Group record indexes by shard, keeping request order within each shard.
-        let mut by_shard: BTreeMap<ShardId, Vec<usize>> = BTreeMap::new();
-        for (i, record) in records.iter().enumerate() {
-            let shard = stream
-                .shard_for(record.hash_key())
-                .ok_or_else(|| StraitError::internal("no open shard covers the hash key"))?;
-            by_shard.entry(shard.id).or_default().push(i);
-        }
         let mut results: Vec<Option<PutRecordResult>> = vec![None; records.len()];
-        let appends = by_shard.into_iter().map(|(shard, indexes)| {
-            // Each shard is its own group with its own dedup table, so one caller
-            // sequence serves every shard the request touches.
-            let (producer, sequence) = producer.unwrap_or_else(|| {
-                (
-                    self.producer_id,
-                    self.producer_sequence.fetch_add(1, Ordering::Relaxed),
-                )
-            });
-            let batch = ProducerBatch {
-                producer,
-                sequence,
-                records: indexes
-                    .iter()
-                    .map(|&i| ShardRecord {
-                        partition_key: records[i].partition_key.as_str().to_string(),
-                        data: records[i].data.clone(),
-                    })
-                    .collect(),
-            };
-            let stream = &stream;
-            async move {
-                let result = match self.group(stream, shard) {
-                    Ok((_, group)) => self.shards.append(&group, batch).await,
-                    Err(e) => Err(e),
-                };
-                (shard, indexes, result)
+        let mut pending: Vec<usize> = (0..records.len()).collect();
+        // Each round routes the pending records by the current metadata. A shard that
+        // answers that the routing is stale sends its records to the next round, after
+        // this node's metadata caught up.
+        for _ in 0..MAX_ROUTING_ROUNDS {
+            let stream = self.data_stream(namespace, name)?;
+            let routing_version = self.control.view().state.routing_version;
+            let mut by_shard: BTreeMap<ShardId, Vec<usize>> = BTreeMap::new();
+            for &i in &pending {
+                let shard = stream
+                    .shard_for(records[i].hash_key())
+                    .ok_or_else(|| StraitError::internal("no open shard covers the hash key"))?;
+                by_shard.entry(shard.id).or_default().push(i);
             }
-        });
-        for (shard, indexes, result) in futures::future::join_all(appends).await {
-            for (n, i) in indexes.into_iter().enumerate() {
-                results[i] = Some(match &result {
-                    Ok(appended) => {
-                        let position = RecordPosition::new(appended.index, appended.first_offset + n as u32);
-                        match SequenceNumber::new(stream.incarnation, shard, position) {
-                            Some(sequence_number) => PutRecordResult::Ok {
-                                shard,
-                                sequence_number,
-                            },
-                            None => PutRecordResult::Err {
-                                error: StraitError::internal(
-                                    "record offset beyond the sequence number range",
-                                ),
-                            },
+            let appends = by_shard.into_iter().map(|(shard, indexes)| {
+                // Each shard is its own group with its own dedup table, so one caller
+                // sequence serves every shard the request touches.
+                let (producer, sequence) = producer.unwrap_or_else(|| {
+                    (
+                        self.producer_id,
+                        self.producer_sequence.fetch_add(1, Ordering::Relaxed),
+                    )
+                });
+                let batch = ProducerBatch {
+                    producer,
+                    sequence,
+                    records: indexes
+                        .iter()
+                        .map(|&i| ShardRecord {
+                            partition_key: records[i].partition_key.as_str().to_string(),
+                            data: records[i].data.clone(),
+                        })
+                        .collect(),
+                };
+                let stream = &stream;
+                async move {
+                    let result = match self.group(stream, shard) {
+                        Ok((_, group)) => self.shards.append(&group, batch, routing_version).await,
+                        Err(e) => Err(AppendFailure::Failed(e)),
+                    };
+                    (shard, indexes, result)
+                }
+            });
+            pending.clear();
+            let mut newer_version = routing_version;
+            for (shard, indexes, result) in futures::future::join_all(appends).await {
+                match result {
+                    Err(AppendFailure::StaleRouting { version }) => {
+                        newer_version = newer_version.max(version);
+                        pending.extend(indexes);
+                    }
+                    Err(AppendFailure::Failed(error)) => {
+                        for i in indexes {
+                            results[i] = Some(PutRecordResult::Err { error: error.clone() });
                         }
                     }
-                    Err(e) => PutRecordResult::Err { error: e.clone() },
-                });
+                    Ok(appended) => {
+                        for (n, i) in indexes.into_iter().enumerate() {
+                            let position =
+                                RecordPosition::new(appended.index, appended.first_offset + n as u32);
+                            results[i] =
+                                Some(match SequenceNumber::new(stream.incarnation, shard, position) {
+                                    Some(sequence_number) => PutRecordResult::Ok {
+                                        shard,
+                                        sequence_number,
+                                    },
+                                    None => PutRecordResult::Err {
+                                        error: StraitError::internal(
+                                            "record offset beyond the sequence number range",
+                                        ),
+                                    },
+                                });
+                        }
+                    }
+                }
             }
+            if pending.is_empty() {
+                break;
+            }
+            tracing::debug!(
+                records = pending.len(),
+                newer_version,
+                "routing table stale; refreshing"
+            );
+            self.control.wait_routing_version(newer_version).await;
+        }
+        for i in pending {
+            results[i] = Some(PutRecordResult::Err {
+                error: StraitError::unavailable("the stream's shards are changing; retry"),
+            });
         }
         Ok(results
             .into_iter()
-            .map(|r| r.expect("infallible: every record index belongs to one shard batch"))
+            .map(|r| r.expect("infallible: every record index gets a result"))
             .collect())
     }
 

@@ -31,6 +31,10 @@ pub const LEADER_METADATA: &str = "x-strait-leader";
 pub const NOT_LEADER: &str = "NotShardLeader";
 /// The error type of a sealed-shard answer between nodes.
 pub const SHARD_SEALED: &str = "ShardSealed";
+/// The error type of an answer to a sender whose routing table is out of date.
+pub const STALE_ROUTING: &str = "StaleRouting";
+/// gRPC metadata carrying the receiver's routing version with a StaleRouting answer.
+pub const ROUTING_VERSION_METADATA: &str = "x-strait-routing-version";
 
 /// How long an append keeps retrying through failovers.
 const APPEND_DEADLINE: Duration = Duration::from_secs(15);
@@ -44,11 +48,28 @@ pub struct Appended {
     pub first_offset: u32,
 }
 
+/// Why an append did not commit.
+#[derive(Debug, Clone)]
+pub enum AppendFailure {
+    /// The routing table used to pick this shard is out of date: the shard was closed or
+    /// removed as of routing version `version`. The caller refreshes and routes again.
+    StaleRouting {
+        version: u64,
+    },
+    Failed(StraitError),
+}
+
+impl From<StraitError> for AppendFailure {
+    fn from(e: StraitError) -> Self {
+        AppendFailure::Failed(e)
+    }
+}
+
 /// One attempt's failure, classified for the retry loop.
 enum Attempt {
     NotLeader(Option<u64>),
     Retry(String),
-    Fail(StraitError),
+    Fail(AppendFailure),
 }
 
 /// Access to every shard group, wherever its replicas are.
@@ -119,7 +140,12 @@ impl ShardAccess {
     }
 
     /// Commits one producer batch on the group's leader.
-    pub async fn append(&self, meta: &GroupMeta, batch: ProducerBatch) -> Result<Appended, StraitError> {
+    pub async fn append(
+        &self,
+        meta: &GroupMeta,
+        batch: ProducerBatch,
+        routing_version: u64,
+    ) -> Result<Appended, AppendFailure> {
         let group = GroupId(meta.id);
         let deadline = tokio::time::Instant::now() + APPEND_DEADLINE;
         let mut backoff = Duration::from_millis(25);
@@ -127,9 +153,9 @@ impl ShardAccess {
         for attempt in 0.. {
             let target = self.target(meta, attempt);
             let result = if target == self.node_id {
-                self.append_local(group, batch.clone()).await
+                self.append_local(group, batch.clone(), routing_version).await
             } else {
-                self.append_remote(target, group, &batch).await
+                self.append_remote(target, group, &batch, routing_version).await
             };
             match result {
                 Ok(appended) => return Ok(appended),
@@ -154,22 +180,30 @@ impl ShardAccess {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(400));
         }
-        Err(StraitError::unavailable(format!(
+        Err(AppendFailure::Failed(StraitError::unavailable(format!(
             "shard group {} has no reachable leader: {last_error}",
             meta.id
-        )))
+        ))))
     }
 
-    async fn append_local(&self, group: GroupId, batch: ProducerBatch) -> Result<Appended, Attempt> {
+    async fn append_local(
+        &self,
+        group: GroupId,
+        batch: ProducerBatch,
+        routing_version: u64,
+    ) -> Result<Appended, Attempt> {
         let shard = self
             .host
             .get(group)
             .ok_or_else(|| Attempt::Retry(format!("group {group} not hosted here")))?;
         match shard.batcher.append(batch).await {
             Ok(BatchOutcome::Committed { index, first_offset }) => Ok(Appended { index, first_offset }),
-            Ok(BatchOutcome::ShardSealed) | Err(AppendError::Sealed) => Err(Attempt::Fail(
-                StraitError::unavailable("the shard was closed by a reshard; retry"),
-            )),
+            // The routing change that closed the shard follows its seal.
+            Ok(BatchOutcome::ShardSealed) | Err(AppendError::Sealed) => {
+                Err(Attempt::Fail(AppendFailure::StaleRouting {
+                    version: routing_version + 1,
+                }))
+            }
             Err(AppendError::NotLeader { leader }) => Err(Attempt::NotLeader(leader)),
             Err(AppendError::Unavailable(e)) => Err(Attempt::Retry(e)),
         }
@@ -180,12 +214,14 @@ impl ShardAccess {
         target: u64,
         group: GroupId,
         batch: &ProducerBatch,
+        routing_version: u64,
     ) -> Result<Appended, Attempt> {
         let mut client = self.client(target).map_err(|e| Attempt::Retry(e.to_string()))?;
         let request = AppendRecordsRequest {
             group_id: group.0,
             producer_id: batch.producer,
             producer_sequence: batch.sequence,
+            routing_version,
             records: batch
                 .records
                 .iter()
@@ -203,7 +239,7 @@ impl ShardAccess {
                     first_offset: r.first_offset,
                 })
             }
-            Ok(Err(status)) => Err(classify(&self.router, target, status)),
+            Ok(Err(status)) => Err(classify(&self.router, target, status, routing_version)),
             Err(_) => {
                 self.router.reset(target);
                 Err(Attempt::Retry(format!("node {target} timed out")))
@@ -344,7 +380,7 @@ impl ShardAccess {
     }
 }
 
-fn classify(router: &PeerRouter, target: u64, status: tonic::Status) -> Attempt {
+fn classify(router: &PeerRouter, target: u64, status: tonic::Status, routing_version: u64) -> Attempt {
     let error_type = status
         .metadata()
         .get(strait_proto::ERROR_TYPE_METADATA)
@@ -359,9 +395,17 @@ fn classify(router: &PeerRouter, target: u64, status: tonic::Status) -> Attempt 
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok()),
         ),
-        SHARD_SEALED => Attempt::Fail(StraitError::unavailable(
-            "the shard was closed by a reshard; retry",
-        )),
+        SHARD_SEALED => Attempt::Fail(AppendFailure::StaleRouting {
+            version: routing_version + 1,
+        }),
+        STALE_ROUTING => Attempt::Fail(AppendFailure::StaleRouting {
+            version: status
+                .metadata()
+                .get(ROUTING_VERSION_METADATA)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(routing_version + 1),
+        }),
         _ => {
             if matches!(
                 status.code(),

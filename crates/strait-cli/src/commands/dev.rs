@@ -274,21 +274,25 @@ async fn wait_until_ready(nodes: &[DevNode], deadline: Instant) -> Result<(), BT
 }
 
 fn print_endpoints(nodes: &[DevNode]) {
+    use std::io::Write;
     let endpoints: Vec<String> = nodes
         .iter()
         .map(|node| format!("http://{}", node.address))
         .collect();
-    println!("strait dev: {} node(s) ready", nodes.len());
+    let mut text = format!("strait dev: {} node(s) ready\n", nodes.len());
     for (node, endpoint) in nodes.iter().zip(&endpoints) {
-        println!(
-            "  node {}  {}  data in {}",
+        text.push_str(&format!(
+            "  node {}  {}  data in {}\n",
             node.id,
             endpoint,
             node.data_dir.display()
-        );
+        ));
     }
-    println!("use: --endpoint {}", endpoints.join(","));
-    println!("  or: export STRAIT_ENDPOINT={}", endpoints.join(","));
+    text.push_str(&format!("use: --endpoint {}\n", endpoints.join(",")));
+    text.push_str(&format!("  or: export STRAIT_ENDPOINT={}\n", endpoints.join(",")));
+    // A closed standard output must not bring the cluster down.
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
 }
 
 /// Stops every running child: SIGTERM, then SIGKILL for those left after the grace period.

@@ -92,10 +92,11 @@ pub fn namespace(global: &GlobalArgs) -> anyhow::Result<Namespace> {
 
 /// Builds the client of the cluster named by `--endpoint`.
 pub fn client(global: &GlobalArgs) -> anyhow::Result<StraitClient> {
-    Ok(StraitClient::builder(global.endpoint.iter().cloned())
+    StraitClient::builder(global.endpoint.iter().cloned())
         .namespace(namespace(global)?)
         .request_timeout(global.timeout)
-        .build()?)
+        .build()
+        .map_err(|error| usage(format!("--endpoint: {}", error.message())))
 }
 
 /// Wraps a message as a [`UsageError`].

@@ -178,7 +178,6 @@ async fn read_stdin(
             }
             Ok(None) => {}
             Err(reason) => {
-                eprintln!("line {number}: {reason}");
                 failures.push((
                     number,
                     RecordFailure {

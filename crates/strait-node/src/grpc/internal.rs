@@ -17,7 +17,9 @@ use tonic::{Request, Response, Status};
 
 use super::status::with_type;
 use crate::control::ControlHandle;
-use crate::shard_access::{LEADER_METADATA, NOT_LEADER, SHARD_SEALED, tip_to_proto};
+use crate::shard_access::{
+    LEADER_METADATA, NOT_LEADER, ROUTING_VERSION_METADATA, SHARD_SEALED, STALE_ROUTING, tip_to_proto,
+};
 use crate::shards::{LocalShard, ShardHost};
 
 /// Serves other nodes.
@@ -55,6 +57,26 @@ impl NodeInternal for NodeInternalService {
         request: Request<AppendRecordsRequest>,
     ) -> Result<Response<AppendRecordsResponse>, Status> {
         let request = request.into_inner();
+        // A sender that routed by older metadata than ours, to a group our metadata no
+        // longer routes to, is told so. (A sender with newer metadata than ours may name
+        // a group we do not know yet: that is only a retry.)
+        let view = self.control.view();
+        if !view.state.groups.contains_key(&request.group_id) {
+            if view.state.routing_version >= request.routing_version {
+                let mut status = with_type(
+                    Status::failed_precondition("the routing table used for this append is out of date"),
+                    STALE_ROUTING,
+                );
+                if let Ok(value) = view.state.routing_version.to_string().parse() {
+                    status.metadata_mut().insert(ROUTING_VERSION_METADATA, value);
+                }
+                return Err(status);
+            }
+            return Err(Status::unavailable(format!(
+                "shard group {} is not known here yet",
+                request.group_id
+            )));
+        }
         let shard = self.shard(request.group_id)?;
         let batch = ProducerBatch {
             producer: request.producer_id,
