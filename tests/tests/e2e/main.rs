@@ -2,9 +2,10 @@
 //!
 //! Files are numbered from basic to involved: `t01` exercises one node through the gRPC
 //! API, `t02` is a three-node cluster losing a member under load, `t03` makes a replica
-//! catch up by snapshot.
+//! catch up by snapshot, `t04` kills a single node repeatedly while it is written to.
 
 mod support;
 mod t01_single_node;
 mod t02_failover_under_load;
 mod t03_snapshot_catch_up;
+mod t04_crash_during_writes;

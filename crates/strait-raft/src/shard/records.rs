@@ -80,6 +80,9 @@ impl ShardReader {
         let metas = self.entry_metas(from.index, last_index)?;
         let mut bytes = 0usize;
         for pair in self.engine.scan(&start, &end) {
+            if out.len() >= limit || (bytes >= max_bytes && !out.is_empty()) {
+                break;
+            }
             let (key, value) = pair?;
             let index = keys::log_index(&key).ok_or_else(|| io::Error::other("malformed log key"))?;
             let entry: EntryOf<ShardRaftConfig> = codec::decode_stored(&value).map_err(|e| {

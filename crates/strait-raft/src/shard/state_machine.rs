@@ -722,4 +722,24 @@ mod tests {
         other.apply(append(300, &[(1, 1, &["a", "b"])])).await;
         assert_eq!(other.read_all().len(), 3);
     }
+
+    #[tokio::test]
+    async fn a_corrupted_entry_is_reported_never_served() {
+        let mut h = Harness::new();
+        h.apply(append(100, &[(1, 1, &["good"])])).await;
+        h.apply(append(101, &[(1, 2, &["soon corrupted"])])).await;
+        let key = keys::log(1, 2);
+        let mut stored = h.engine.get(&key).unwrap().unwrap().to_vec();
+        let last = stored.len() - 2;
+        stored[last] ^= 0x55;
+        let mut batch = WriteBatch::new();
+        batch.put(key, stored);
+        h.engine.write(batch).unwrap();
+
+        let error = h.reader().read(RecordPosition::START, 10, usize::MAX).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{error}");
+        // Records before the damaged entry are still served on their own.
+        let before = h.reader().read(RecordPosition::START, 1, usize::MAX).unwrap();
+        assert_eq!(before.len(), 1);
+    }
 }
