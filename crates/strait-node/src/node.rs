@@ -163,10 +163,12 @@ async fn run(
             source,
         })?;
     tracing::info!(node = node_id, listen = %config.listen, advertise = %config.advertise, "node serving");
+    let (draining_tx, draining_rx) = watch::channel(false);
     let public = StreamServiceServer::new(StreamServiceImpl::new(
         operations.clone(),
         config.default_account.clone(),
         probe.clone(),
+        draining_rx,
     ))
     .max_decoding_message_size(MAX_MESSAGE_BYTES)
     .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -186,7 +188,11 @@ async fn run(
         .add_service(public)
         .add_service(internal)
         .add_service(transport)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            shutdown.await;
+            // Long-lived streams (subscriptions) end now so the server can drain.
+            let _ = draining_tx.send(true);
+        });
     let result = server.await;
 
     tracing::info!(node = node_id, "shutting down");

@@ -472,6 +472,34 @@ impl Operations {
         })
     }
 
+    /// Waits until the shard an iterator reads may have new records: until the local
+    /// replica applies more entries, or `max_wait` when the shard has no local replica.
+    pub async fn wait_for_records(&self, iterator: &str, max_wait: std::time::Duration) {
+        let view = self.control.view();
+        let local_tip =
+            ShardIteratorToken::decode(iterator, &view.state.iterator_secret, self.clock.now_ms())
+                .ok()
+                .and_then(|token| {
+                    let stream = self.stream(&token.namespace, &token.stream).ok()?;
+                    let (_, group) = self.group(&stream, token.shard).ok()?;
+                    Some((token.position, self.shards.local_tip(&group)?))
+                });
+        match local_tip {
+            Some((position, mut tip)) => {
+                // Records that arrived since the last read need no waiting.
+                if tip
+                    .borrow_and_update()
+                    .last_record
+                    .is_some_and(|last| last >= position)
+                {
+                    return;
+                }
+                let _ = tokio::time::timeout(max_wait, tip.changed()).await;
+            }
+            None => tokio::time::sleep(max_wait.min(std::time::Duration::from_millis(50))).await,
+        }
+    }
+
     /// Whether a stream exists and is ACTIVE (used by waiters).
     pub fn stream_status(&self, namespace: &Namespace, name: &StreamName) -> Option<StreamStatus> {
         self.stream(namespace, name).ok().map(|s| s.status)

@@ -109,6 +109,12 @@ impl ShardAccess {
         }
     }
 
+    /// A receiver of the group's tip when this node holds a replica, to wait for new
+    /// records instead of polling.
+    pub fn local_tip(&self, meta: &GroupMeta) -> Option<tokio::sync::watch::Receiver<ShardTip>> {
+        self.host.get(GroupId(meta.id)).map(|s| s.reader.watch_tip())
+    }
+
     /// Replicas to read from, best first: the leader (it has applied every acknowledged
     /// record), then the others in placement order.
     fn read_order(&self, meta: &GroupMeta) -> Vec<u64> {

@@ -117,6 +117,49 @@ async fn a_nearly_full_disk_refuses_writes_and_keeps_serving_reads() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_pushes_records_as_they_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut client, stop, node) = single_node(dir.path(), |_| {}).await;
+    create_active(&mut client, "push", 1).await;
+    let mut events = client
+        .subscribe(pb::SubscribeRequest {
+            stream: "push".into(),
+            shard_id: "shardId-000000000000".into(),
+            starting_position: pb::ShardIteratorType::Latest as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut sent = Vec::new();
+    for i in 0..3 {
+        let put = client
+            .put_record(pb::PutRecordRequest {
+                stream: "push".into(),
+                partition_key: "k".into(),
+                data: bytes::Bytes::from(format!("event {i}")),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        sent.push(put.sequence_number);
+    }
+    let mut received = Vec::new();
+    while received.len() < 3 {
+        let event = tokio::time::timeout(Duration::from_secs(5), events.message())
+            .await
+            .expect("an event within 5 s")
+            .unwrap()
+            .expect("the stream stays open");
+        received.extend(event.records.into_iter().map(|r| r.sequence_number));
+    }
+    assert_eq!(received, sent);
+    stop.send(()).unwrap();
+    node.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_node_serves_puts_and_reads() {
     let dir = tempfile::tempdir().unwrap();
     let (mut client, stop_tx, node) = single_node(dir.path(), |_| {}).await;

@@ -42,7 +42,10 @@ async fn acknowledged_records_survive_kill_9() -> Result<()> {
                         })
                         .await;
                     match put {
-                        Ok(response) => acked.lock().await.push((response.into_inner().sequence_number, data)),
+                        Ok(response) => acked
+                            .lock()
+                            .await
+                            .push((response.into_inner().sequence_number, data)),
                         Err(_) => return,
                     }
                     n += 1;
@@ -60,7 +63,11 @@ async fn acknowledged_records_survive_kill_9() -> Result<()> {
     }
 
     let acked = acked.lock().await.clone();
-    assert!(acked.len() > 100, "the writers got going: {} acknowledged", acked.len());
+    assert!(
+        acked.len() > 100,
+        "the writers got going: {} acknowledged",
+        acked.len()
+    );
     let mut client = cluster.client(1).await?;
     let records = read_all(&mut client, "crash").await?;
     assert_sequence_numbers_increase(&records);

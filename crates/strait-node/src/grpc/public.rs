@@ -26,6 +26,8 @@ pub struct StreamServiceImpl {
     operations: Arc<Operations>,
     default_account: AccountId,
     status: Arc<ClusterStatusProbe>,
+    /// Turns true when the node starts shutting down: subscriptions end then.
+    draining: tokio::sync::watch::Receiver<bool>,
 }
 
 impl StreamServiceImpl {
@@ -33,11 +35,13 @@ impl StreamServiceImpl {
         operations: Arc<Operations>,
         default_account: AccountId,
         status: Arc<ClusterStatusProbe>,
+        draining: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
         Self {
             operations,
             default_account,
             status,
+            draining,
         }
     }
 
@@ -148,6 +152,11 @@ fn record_to_proto(record: strait_core::StoredRecord) -> pb::Record {
         data: record.data,
         approximate_arrival_timestamp_ms: record.arrival_ms,
     }
+}
+
+/// Resolves once the node starts shutting down.
+async fn until_draining(draining: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = draining.wait_for(|d| *d).await.map(|_| ());
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeEvent, Status>> + Send>>;
@@ -419,6 +428,7 @@ impl StreamService for StreamServiceImpl {
             .map_err(to_status)?;
         let (tx, rx) = mpsc::channel(4);
         let operations = self.operations.clone();
+        let mut draining = self.draining.clone();
         tokio::spawn(async move {
             let mut continuation = String::new();
             loop {
@@ -460,7 +470,11 @@ impl StreamService for StreamServiceImpl {
                 if empty {
                     tokio::select! {
                         _ = tx.closed() => return,
-                        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                        _ = until_draining(&mut draining) => {
+                            let _ = tx.send(Err(Status::unavailable("the node is shutting down; resubscribe elsewhere"))).await;
+                            return;
+                        }
+                        _ = operations.wait_for_records(&iterator, Duration::from_secs(1)) => {}
                     }
                 }
             }

@@ -736,7 +736,10 @@ mod tests {
         batch.put(key, stored);
         h.engine.write(batch).unwrap();
 
-        let error = h.reader().read(RecordPosition::START, 10, usize::MAX).unwrap_err();
+        let error = h
+            .reader()
+            .read(RecordPosition::START, 10, usize::MAX)
+            .unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{error}");
         // Records before the damaged entry are still served on their own.
         let before = h.reader().read(RecordPosition::START, 1, usize::MAX).unwrap();
