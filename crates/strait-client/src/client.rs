@@ -362,18 +362,26 @@ impl StraitClient {
         stream: &StreamName,
         records: &[Record],
     ) -> Result<Vec<RecordOutcome>, ClientError> {
-        self.put_records_until(stream, records, self.deadline()).await
+        self.put_records_until(stream, records, self.deadline(), None)
+            .await
     }
 
     /// [`put_records`](Self::put_records) with the retry loop bounded by `deadline`.
+    /// With `producer` (a producer id and a sequence for this batch), a retry that reaches
+    /// a shard which already committed the batch returns the first attempt's sequence
+    /// numbers instead of storing the records twice.
     pub(crate) async fn put_records_until(
         &self,
         stream: &StreamName,
         records: &[Record],
         deadline: Instant,
+        producer: Option<(u64, u64)>,
     ) -> Result<Vec<RecordOutcome>, ClientError> {
         let request = proto::PutRecordsRequest {
-            producer: None,
+            producer: producer.map(|(producer_id, sequence)| proto::Producer {
+                producer_id,
+                sequence,
+            }),
             namespace: Some(self.namespace()),
             stream: stream.to_string(),
             records: records.iter().map(record_to_entry).collect(),

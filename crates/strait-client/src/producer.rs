@@ -27,6 +27,7 @@
 //! failed record's outcome is unknown rather than negative when its last error was a
 //! timeout: the write may have been applied.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -77,6 +78,10 @@ pub struct Producer {
     /// When the failure that made the last batch give up began, if no request has been
     /// answered since. Shared by clones, as they share the cluster.
     failing_since: Arc<Mutex<Option<Instant>>>,
+    /// This producer's identity towards the shards, random per producer.
+    producer_id: u64,
+    /// The sequence the next batch gets; shared by clones.
+    next_sequence: Arc<AtomicU64>,
 }
 
 /// A batch being sent: the records to send, and those refused before sending.
@@ -113,6 +118,8 @@ impl Producer {
             stream,
             config,
             failing_since: Arc::new(Mutex::new(None)),
+            producer_id: rand::random(),
+            next_sequence: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -162,13 +169,21 @@ impl Producer {
             .map(|(tag, failure)| (tag, Err(failure)))
             .collect();
         let mut pending = batch.entries;
+        // Every attempt of this batch carries the same producer sequence, so a shard that
+        // committed an attempt whose answer was lost answers the retry with the first
+        // sequence numbers. A node reports each shard's records all-or-nothing, so the
+        // records that failed re-form exactly the per-shard batches of the first attempt.
+        let producer = (
+            self.producer_id,
+            self.next_sequence.fetch_add(1, Ordering::Relaxed),
+        );
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
         while !pending.is_empty() {
             let records: Vec<Record> = pending.iter().map(|(_, record)| record.clone()).collect();
             let attempt_started = Instant::now();
             let outcomes = match self
                 .client
-                .put_records_until(&self.stream, &records, deadline)
+                .put_records_until(&self.stream, &records, deadline, Some(producer))
                 .await
             {
                 Ok(outcomes) => {
