@@ -14,11 +14,14 @@ use tokio::sync::Mutex;
 
 use crate::support::{assert_sequence_numbers_increase, read_all};
 
+/// `(sequence number, data)` of every acknowledged put.
+type Acknowledged = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_records_survive_kill_9() -> Result<()> {
     let mut cluster = TestCluster::start(1, ClusterOptions::default()).await?;
     cluster.create_stream(1, "crash", 2).await?;
-    let acked: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let acked: Acknowledged = Arc::default();
 
     for round in 0..3u32 {
         let stop = Arc::new(AtomicBool::new(false));
