@@ -33,10 +33,26 @@ fn joining_is_refused_clearly_for_now() {
 
 #[test]
 fn an_unreachable_endpoint_exits_2() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let output = strait()
-        .args(["--endpoint", &format!("http://127.0.0.1:{port}"), "--timeout", "1s", "cluster", "status"])
+        .args([
+            "--endpoint",
+            &format!("http://127.0.0.1:{port}"),
+            "--timeout",
+            "1s",
+            "cluster",
+            "status",
+        ])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

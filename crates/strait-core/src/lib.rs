@@ -29,6 +29,8 @@
 //!   quote a date.
 //! - [`service`] holds the plain request and response types of the stream operations, shared
 //!   by the node that implements them and the front doors that call them.
+//! - [`operations`] is the [`StreamOperations`] trait itself: what a front door may ask of
+//!   a node (its futures are plain `impl Future`, so no runtime is involved).
 //!
 //! New domain rules belong in the module of the noun they are about; a new noun gets its own
 //! module. Anything that needs I/O or a runtime belongs in another crate.
@@ -37,6 +39,7 @@ pub mod error;
 pub mod hash_key;
 pub mod hash_range;
 pub mod iterator;
+pub mod operations;
 pub mod partition_key;
 pub mod record;
 pub mod sequence;
@@ -51,6 +54,7 @@ pub use hash_range::{CoverageError, HashKeyRange, SplitError, check_coverage};
 pub use iterator::{
     ITERATOR_TTL_MS, IteratorError, IteratorKind, IteratorType, MAX_ITERATOR_LEN, ShardIteratorToken,
 };
+pub use operations::StreamOperations;
 pub use partition_key::PartitionKey;
 pub use record::{
     MAX_PUT_RECORDS_BYTES, MAX_PUT_RECORDS_ENTRIES, MAX_RECORD_BYTES, Record, StoredRecord, check_put_records,

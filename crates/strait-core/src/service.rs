@@ -3,9 +3,9 @@
 //! Strait implements each operation once, in the node, and exposes it twice: through the
 //! Kinesis HTTP API and through gRPC. Both front doors translate their wire messages into the
 //! types below and translate the results back, so neither knows how the node works and the
-//! node knows nothing of either wire format. The operations themselves (an async trait) are
-//! declared by the node crate; this module holds only their inputs and outputs, which keeps
-//! this crate free of any runtime.
+//! node knows nothing of either wire format. The operations themselves are the
+//! [`StreamOperations`](crate::operations::StreamOperations) trait; this module holds only
+//! their inputs and outputs.
 //!
 //! The types use validated domain values ([`StreamName`], [`ShardId`], [`SequenceNumber`],
 //! ...) rather than strings, so a request that reaches the node is already well-formed; the

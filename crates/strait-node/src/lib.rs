@@ -25,10 +25,13 @@ pub mod grpc;
 pub mod node;
 pub mod operations;
 pub mod reconciler;
+pub mod reshard;
+pub mod retention;
+mod service_impl;
 pub mod shard_access;
 pub mod shards;
 pub mod status;
 
 pub use config::NodeConfig;
 pub use error::NodeError;
-pub use node::serve;
+pub use node::{NodeEnvironment, serve, serve_with};

@@ -16,23 +16,29 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::Stream;
 use openraft::BasicNode;
 use openraft::rt::deterministic_rng::DeterministicRng;
 use openraft_rt_tokio::TokioRuntime;
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
 use strait_control::{ControlRaft, ControlStateMachine, NodeInfo};
 use strait_proto::internal::node_internal_server::NodeInternalServer;
 use strait_proto::internal::raft_transport_server::RaftTransportServer;
 use strait_proto::v1::stream_service_server::StreamServiceServer;
 use strait_raft::network::{
-    GroupNetworkFactory, GroupRegistry, MAX_MESSAGE_BYTES, PeerRouter, RaftGroupRpc, TcpDialer,
+    Dialer, GroupNetworkFactory, GroupRegistry, MAX_MESSAGE_BYTES, PeerRouter, RaftGroupRpc, TcpDialer,
 };
 use strait_raft::{Clock, GroupId, LogStore, SystemClock};
 use strait_storage::{Flusher, KvEngine, SledEngine};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::Connected;
 
 use crate::config::NodeConfig;
 use crate::control::ControlHandle;
@@ -45,30 +51,95 @@ use crate::shard_access::ShardAccess;
 use crate::shards::ShardHost;
 use crate::status::ClusterStatusProbe;
 
-/// Runs a node until `shutdown` resolves.
+/// What a node takes from its surroundings: storage, network, clock and randomness.
+///
+/// Production uses sled, TCP, the system clock and a random seed
+/// ([`NodeEnvironment::production`]); the deterministic simulation passes a memory
+/// engine, its simulated network, a clock driven by simulated time and a seed of its own.
+/// Every other line of node code is shared between the two.
+pub struct NodeEnvironment {
+    pub engine: Arc<dyn KvEngine>,
+    /// Whether the engine's flush blocks the thread (sled's fsync): it then runs on the
+    /// blocking pool. The memory engine flushes inline, with no thread.
+    pub engine_flush_blocks: bool,
+    pub dialer: Arc<dyn Dialer>,
+    pub clock: Arc<dyn Clock>,
+    /// Seeds openraft's election timeouts, the node's producer id and the cluster's
+    /// iterator secret at bootstrap.
+    pub seed: u64,
+    /// The directory whose free space gates writes, if any.
+    pub disk_path: Option<PathBuf>,
+}
+
+impl NodeEnvironment {
+    /// sled in `config.data_dir`, TCP, the system clock, a random seed.
+    pub fn production(config: &NodeConfig) -> Result<Self, NodeError> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let engine = SledEngine::open(&config.data_dir.join("db"), config.cache_bytes)?;
+        Ok(Self {
+            engine: Arc::new(engine),
+            engine_flush_blocks: true,
+            dialer: Arc::new(TcpDialer::default()),
+            clock: Arc::new(SystemClock),
+            seed: rand::random(),
+            disk_path: Some(config.data_dir.clone()),
+        })
+    }
+}
+
+/// Runs a node on TCP until `shutdown` resolves.
 pub async fn serve(
     config: NodeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), NodeError> {
     config.validate().map_err(NodeError::Config)?;
-    // openraft draws election timeouts from a seeded RNG; in production the seed is random.
-    let seed: u64 = rand::random();
-    DeterministicRng::<TokioRuntime>::scope(seed, run(config, shutdown, seed)).await
+    let environment = NodeEnvironment::production(&config)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| NodeError::Bind {
+            address: config.listen.to_string(),
+            source,
+        })?;
+    serve_with(config, environment, TcpListenerStream::new(listener), shutdown).await
 }
 
-async fn run(
+/// Runs a node in `environment`, accepting connections from `incoming`, until
+/// `shutdown` resolves.
+pub async fn serve_with<I, IO, IE>(
     config: NodeConfig,
+    environment: NodeEnvironment,
+    incoming: I,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    seed: u64,
-) -> Result<(), NodeError> {
-    let node_id = config.node_id;
-    std::fs::create_dir_all(&config.data_dir)?;
-    let sled = Arc::new(SledEngine::open(&config.data_dir.join("db"), config.cache_bytes)?);
-    let engine: Arc<dyn KvEngine> = sled;
-    let flusher = Flusher::start(engine.clone(), true);
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+) -> Result<(), NodeError>
+where
+    I: Stream<Item = Result<IO, IE>> + Send + 'static,
+    IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let seed = environment.seed;
+    // openraft draws election timeouts from this task-local seed.
+    DeterministicRng::<TokioRuntime>::scope(seed, run(config, environment, incoming, shutdown)).await
+}
 
-    let router = Arc::new(PeerRouter::new(Arc::new(TcpDialer::default())));
+async fn run<I, IO, IE>(
+    config: NodeConfig,
+    environment: NodeEnvironment,
+    incoming: I,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), NodeError>
+where
+    I: Stream<Item = Result<IO, IE>> + Send + 'static,
+    IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let node_id = config.node_id;
+    let seed = environment.seed;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let engine = environment.engine.clone();
+    let flusher = Flusher::start(engine.clone(), environment.engine_flush_blocks);
+    let clock = environment.clock.clone();
+
+    let router = Arc::new(PeerRouter::new(environment.dialer.clone()));
     for (id, address) in &config.initial_cluster {
         router.set_address(*id, address);
     }
@@ -116,18 +187,17 @@ async fn run(
     )?);
     let access = Arc::new(ShardAccess::new(node_id, host.clone(), router.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let disk = DiskGuard::start(
-        config.data_dir.clone(),
-        config.min_free_disk_bytes,
-        stop_rx.clone(),
-    );
+    let disk = environment
+        .disk_path
+        .clone()
+        .map(|path| DiskGuard::start(path, config.min_free_disk_bytes, stop_rx.clone()));
     let operations = Arc::new(Operations::new(
         control.clone(),
         access,
         clock.clone(),
         disk,
         config.replication_factor,
-        rand::random(),
+        rng.next_u64(),
     ));
     let probe = Arc::new(ClusterStatusProbe::new(
         node_id,
@@ -149,19 +219,16 @@ async fn run(
             voter: true,
         })
         .collect();
+    let mut iterator_secret = vec![0u8; 32];
+    rng.fill_bytes(&mut iterator_secret);
     let reconciler = tokio::spawn(crate::reconciler::run(
         control.clone(),
         probe.clone(),
         initial,
+        iterator_secret,
         stop_rx.clone(),
     ));
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| NodeError::Bind {
-            address: config.listen.to_string(),
-            source,
-        })?;
     tracing::info!(node = node_id, listen = %config.listen, advertise = %config.advertise, "node serving");
     let (draining_tx, draining_rx) = watch::channel(false);
     let public = StreamServiceServer::new(StreamServiceImpl::new(
@@ -188,7 +255,7 @@ async fn run(
         .add_service(public)
         .add_service(internal)
         .add_service(transport)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+        .serve_with_incoming_shutdown(incoming, async move {
             shutdown.await;
             // Long-lived streams (subscriptions) end now so the server can drain.
             let _ = draining_tx.send(true);

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use strait_control::placement::PlacementPlanner;
 use strait_control::{ControlCommand, ControlError, ControlReply, GroupMeta, StreamKey, StreamMeta};
 use strait_core::service::{
-    ChildShard, CreateStreamRequest, GetRecordsResponse, PutRecordResult, ShardDescription, StreamDescription,
+    ChildShard, CreateStreamRequest, GetRecordsResponse, MergeShardsRequest, PutRecordResult,
+    ShardDescription, SplitShardRequest, StreamDescription, UpdateRetentionRequest, UpdateShardCountRequest,
+    UpdateShardCountResponse,
 };
 use strait_core::{
     IteratorError, IteratorType, MAX_RECORD_BYTES, Namespace, Record, RecordPosition, SequenceNumber,
@@ -42,7 +44,8 @@ pub struct Operations {
     control: ControlHandle,
     shards: Arc<ShardAccess>,
     clock: Arc<dyn Clock>,
-    disk: Arc<DiskGuard>,
+    /// Free-space check for writes; absent where there is no disk to watch.
+    disk: Option<Arc<DiskGuard>>,
     replication_factor: usize,
     /// Identifies this node's producer session to shard groups (random per start).
     producer_id: u64,
@@ -54,7 +57,7 @@ impl Operations {
         control: ControlHandle,
         shards: Arc<ShardAccess>,
         clock: Arc<dyn Clock>,
-        disk: Arc<DiskGuard>,
+        disk: Option<Arc<DiskGuard>>,
         replication_factor: usize,
         producer_id: u64,
     ) -> Self {
@@ -71,6 +74,10 @@ impl Operations {
 
     pub fn control(&self) -> &ControlHandle {
         &self.control
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     pub fn shard_access(&self) -> &Arc<ShardAccess> {
@@ -261,7 +268,9 @@ impl Operations {
         producer: Option<(u64, u64)>,
     ) -> StraitResult<Vec<PutRecordResult>> {
         self.data_stream(namespace, name)?;
-        self.disk.check_writable()?;
+        if let Some(disk) = &self.disk {
+            disk.check_writable()?;
+        }
         for record in &records {
             record.check_size(MAX_RECORD_BYTES, "data")?;
         }
@@ -498,6 +507,25 @@ impl Operations {
             }
             None => tokio::time::sleep(max_wait.min(std::time::Duration::from_millis(50))).await,
         }
+    }
+
+    pub async fn split_shard(&self, request: SplitShardRequest) -> StraitResult<()> {
+        crate::reshard::split(self, request).await
+    }
+
+    pub async fn merge_shards(&self, request: MergeShardsRequest) -> StraitResult<()> {
+        crate::reshard::merge(self, request).await
+    }
+
+    pub async fn update_shard_count(
+        &self,
+        request: UpdateShardCountRequest,
+    ) -> StraitResult<UpdateShardCountResponse> {
+        crate::reshard::update_shard_count(self, request).await
+    }
+
+    pub async fn update_retention(&self, request: UpdateRetentionRequest) -> StraitResult<()> {
+        crate::retention::update(self, request).await
     }
 
     /// Whether a stream exists and is ACTIVE (used by waiters).

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::RngCore;
 use strait_control::{ControlCommand, NodeInfo, StreamKey};
 use strait_core::StreamStatus;
 
@@ -24,6 +23,7 @@ pub async fn run(
     control: ControlHandle,
     probe: Arc<ClusterStatusProbe>,
     initial_cluster: Vec<NodeInfo>,
+    iterator_secret: Vec<u8>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
@@ -36,11 +36,9 @@ pub async fn run(
         }
         let view = control.view();
         if !view.state.bootstrapped {
-            let mut secret = vec![0u8; 32];
-            rand::rng().fill_bytes(&mut secret);
             let command = ControlCommand::Bootstrap {
                 nodes: initial_cluster.clone(),
-                iterator_secret: secret,
+                iterator_secret: iterator_secret.clone(),
             };
             match control.propose(command).await {
                 Ok(reply) => tracing::info!(?reply, "cluster bootstrapped"),

@@ -1,0 +1,104 @@
+//! The operations a node offers, as one trait both front doors call.
+//!
+//! The gRPC service and the Kinesis HTTP API each translate their wire messages into the
+//! request types of [`crate::service`], call a [`StreamOperations`] implementation, and
+//! translate the result back. The node implements the trait once; the front doors know
+//! nothing of Raft, storage or routing, and this crate stays free of any runtime (the
+//! futures are plain `impl Future`).
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::error::StraitResult;
+use crate::iterator::IteratorType;
+use crate::record::Record;
+use crate::service::{
+    CreateStreamRequest, GetRecordsResponse, MergeShardsRequest, PutRecordResult, SplitShardRequest,
+    StreamDescription, UpdateRetentionRequest, UpdateShardCountRequest, UpdateShardCountResponse,
+};
+use crate::shard::ShardId;
+use crate::stream::{Namespace, StreamName};
+
+/// Everything a front door may ask of a node.
+pub trait StreamOperations: Send + Sync + 'static {
+    /// Creates a stream with evenly divided shards; returns it (status CREATING or ACTIVE).
+    fn create_stream(
+        &self,
+        request: CreateStreamRequest,
+    ) -> impl Future<Output = StraitResult<StreamDescription>> + Send;
+
+    /// Deletes a stream and all its records.
+    fn delete_stream(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+    ) -> impl Future<Output = StraitResult<()>> + Send;
+
+    /// The stream with every shard it has (open and closed, not yet expired).
+    fn describe_stream(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+    ) -> impl Future<Output = StraitResult<StreamDescription>> + Send;
+
+    /// Stream names of a namespace strictly after `exclusive_start`, at most `limit`, and
+    /// whether more follow.
+    fn list_streams(
+        &self,
+        namespace: &Namespace,
+        exclusive_start: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = StraitResult<(Vec<StreamName>, bool)>> + Send;
+
+    /// Puts records; one result per record, in order. `producer` (a producer id and a
+    /// sequence) makes retries of the same request idempotent.
+    fn put_records(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        records: Vec<Record>,
+        producer: Option<(u64, u64)>,
+    ) -> impl Future<Output = StraitResult<Vec<PutRecordResult>>> + Send;
+
+    /// A shard iterator: an opaque, signed token that expires after five minutes.
+    fn get_shard_iterator(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        shard: ShardId,
+        iterator_type: IteratorType,
+    ) -> impl Future<Output = StraitResult<String>> + Send;
+
+    /// Records at an iterator, the next iterator, and the lag behind the shard's tip.
+    fn get_records(
+        &self,
+        iterator: &str,
+        limit: u32,
+    ) -> impl Future<Output = StraitResult<GetRecordsResponse>> + Send;
+
+    /// Waits until the shard an iterator reads may have new records, at most `max_wait`
+    /// (for push subscriptions).
+    fn wait_for_records(&self, iterator: &str, max_wait: Duration) -> impl Future<Output = ()> + Send;
+
+    /// Splits an open shard at a hash key.
+    fn split_shard(&self, request: SplitShardRequest) -> impl Future<Output = StraitResult<()>> + Send;
+
+    /// Merges two adjacent open shards.
+    fn merge_shards(&self, request: MergeShardsRequest) -> impl Future<Output = StraitResult<()>> + Send;
+
+    /// Reshards to a number of evenly sized open shards.
+    fn update_shard_count(
+        &self,
+        request: UpdateShardCountRequest,
+    ) -> impl Future<Output = StraitResult<UpdateShardCountResponse>> + Send;
+
+    /// Increases or decreases a stream's retention period.
+    fn update_retention(
+        &self,
+        request: UpdateRetentionRequest,
+    ) -> impl Future<Output = StraitResult<()>> + Send;
+
+    /// The node's clock, in milliseconds since the Unix epoch (arrival times, iterator
+    /// ages and timestamps in requests are compared with it).
+    fn now_ms(&self) -> u64;
+}

@@ -1,0 +1,89 @@
+//! [`StreamOperations`] for the node: the one implementation both front doors call.
+
+use std::time::Duration;
+
+use strait_core::service::{
+    CreateStreamRequest, GetRecordsResponse, MergeShardsRequest, PutRecordResult, SplitShardRequest,
+    StreamDescription, UpdateRetentionRequest, UpdateShardCountRequest, UpdateShardCountResponse,
+};
+use strait_core::{IteratorType, Namespace, Record, ShardId, StraitResult, StreamName, StreamOperations};
+
+use crate::operations::Operations;
+
+impl StreamOperations for Operations {
+    async fn create_stream(&self, request: CreateStreamRequest) -> StraitResult<StreamDescription> {
+        Operations::create_stream(self, request).await
+    }
+
+    async fn delete_stream(&self, namespace: &Namespace, stream: &StreamName) -> StraitResult<()> {
+        Operations::delete_stream(self, namespace, stream).await
+    }
+
+    async fn describe_stream(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+    ) -> StraitResult<StreamDescription> {
+        Operations::describe_stream(self, namespace, stream).await
+    }
+
+    async fn list_streams(
+        &self,
+        namespace: &Namespace,
+        exclusive_start: Option<&str>,
+        limit: usize,
+    ) -> StraitResult<(Vec<StreamName>, bool)> {
+        Ok(Operations::list_streams(self, namespace, exclusive_start, limit))
+    }
+
+    async fn put_records(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        records: Vec<Record>,
+        producer: Option<(u64, u64)>,
+    ) -> StraitResult<Vec<PutRecordResult>> {
+        Operations::put_records(self, namespace, stream, records, producer).await
+    }
+
+    async fn get_shard_iterator(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        shard: ShardId,
+        iterator_type: IteratorType,
+    ) -> StraitResult<String> {
+        Operations::get_shard_iterator(self, namespace, stream, shard, iterator_type).await
+    }
+
+    async fn get_records(&self, iterator: &str, limit: u32) -> StraitResult<GetRecordsResponse> {
+        Operations::get_records(self, iterator, limit).await
+    }
+
+    async fn wait_for_records(&self, iterator: &str, max_wait: Duration) {
+        Operations::wait_for_records(self, iterator, max_wait).await
+    }
+
+    async fn split_shard(&self, request: SplitShardRequest) -> StraitResult<()> {
+        Operations::split_shard(self, request).await
+    }
+
+    async fn merge_shards(&self, request: MergeShardsRequest) -> StraitResult<()> {
+        Operations::merge_shards(self, request).await
+    }
+
+    async fn update_shard_count(
+        &self,
+        request: UpdateShardCountRequest,
+    ) -> StraitResult<UpdateShardCountResponse> {
+        Operations::update_shard_count(self, request).await
+    }
+
+    async fn update_retention(&self, request: UpdateRetentionRequest) -> StraitResult<()> {
+        Operations::update_retention(self, request).await
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.clock().now_ms()
+    }
+}
