@@ -323,6 +323,52 @@ pub enum StreamCommand {
     Describe(DescribeArgs),
     /// Lists the streams of the account in the region.
     List(ListArgs),
+    /// Splits an open shard in two at a hash key (by default the middle of its range).
+    /// Producers keep writing throughout; the command returns once the two new shards
+    /// accept writes.
+    Split(SplitArgs),
+    /// Merges two adjacent open shards into one. Producers keep writing throughout.
+    Merge(MergeArgs),
+    /// Reshards the stream to a number of evenly sized open shards, by splits and merges
+    /// (at most doubling or halving the count in one call).
+    Scale(ScaleArgs),
+}
+
+/// `strait stream split`.
+#[derive(Debug, Clone, Args)]
+pub struct SplitArgs {
+    /// The stream.
+    #[arg(value_parser = parse::stream_name)]
+    pub name: StreamName,
+    /// The open shard to split, as `shardId-000000000001` or just `1`.
+    pub shard: String,
+    /// The first hash key (decimal) of the upper new shard; it must lie strictly inside the
+    /// shard's range. The default is the middle of the range.
+    #[arg(long, value_name = "HASH_KEY")]
+    pub at: Option<String>,
+}
+
+/// `strait stream merge`.
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// The stream.
+    #[arg(value_parser = parse::stream_name)]
+    pub name: StreamName,
+    /// The shard that becomes the new shard's parent.
+    pub shard: String,
+    /// The adjacent shard (its range touches the first one's) that becomes the adjacent parent.
+    pub adjacent: String,
+}
+
+/// `strait stream scale`.
+#[derive(Debug, Clone, Args)]
+pub struct ScaleArgs {
+    /// The stream.
+    #[arg(value_parser = parse::stream_name)]
+    pub name: StreamName,
+    /// The number of open shards wanted.
+    #[arg(long, value_name = "N")]
+    pub shards: u32,
 }
 
 /// `strait stream create`.

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use strait_core::{IteratorType, Namespace, PartitionKey, Record, ShardId, StreamMode, StreamName};
+use strait_core::{HashKey, IteratorType, Namespace, PartitionKey, Record, ShardId, StreamMode, StreamName};
 use strait_proto::v1 as proto;
 use strait_proto::v1::stream_service_client::StreamServiceClient;
 use tokio::time::Instant;
@@ -250,6 +250,69 @@ impl StraitClient {
         })
         .await?;
         Ok(())
+    }
+
+    /// Splits an open shard at `new_starting_hash_key` (its middle when `None`); returns
+    /// once the two children accept writes.
+    pub async fn split_shard(
+        &self,
+        stream: &StreamName,
+        shard: ShardId,
+        new_starting_hash_key: Option<HashKey>,
+    ) -> Result<(), ClientError> {
+        let request = proto::SplitShardRequest {
+            namespace: Some(self.namespace()),
+            stream: stream.to_string(),
+            shard_to_split: shard.to_string(),
+            new_starting_hash_key: new_starting_hash_key.map(|k| k.to_string()).unwrap_or_default(),
+        };
+        self.call("SplitShard", self.deadline(), |mut grpc| {
+            let request = request.clone();
+            async move { grpc.split_shard(request).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Merges two adjacent open shards; returns once the child accepts writes.
+    pub async fn merge_shards(
+        &self,
+        stream: &StreamName,
+        shard: ShardId,
+        adjacent: ShardId,
+    ) -> Result<(), ClientError> {
+        let request = proto::MergeShardsRequest {
+            namespace: Some(self.namespace()),
+            stream: stream.to_string(),
+            shard_to_merge: shard.to_string(),
+            adjacent_shard_to_merge: adjacent.to_string(),
+        };
+        self.call("MergeShards", self.deadline(), |mut grpc| {
+            let request = request.clone();
+            async move { grpc.merge_shards(request).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Reshards to `target` evenly sized open shards; returns the count before and after.
+    pub async fn update_shard_count(
+        &self,
+        stream: &StreamName,
+        target: u32,
+    ) -> Result<(u32, u32), ClientError> {
+        let request = proto::UpdateShardCountRequest {
+            namespace: Some(self.namespace()),
+            stream: stream.to_string(),
+            target_shard_count: target,
+        };
+        let response = self
+            .call("UpdateShardCount", self.deadline(), |mut grpc| {
+                let request = request.clone();
+                async move { grpc.update_shard_count(request).await }
+            })
+            .await?;
+        Ok((response.current_shard_count, response.target_shard_count))
     }
 
     /// Describes a stream and all its shards.

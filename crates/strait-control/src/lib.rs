@@ -18,7 +18,7 @@ pub mod state;
 pub mod state_machine;
 
 pub use state::{
-    ControlCommand, ControlError, ControlReply, ControlState, GroupMeta, NodeInfo, ShardMeta, StreamKey,
-    StreamMeta,
+    ControlCommand, ControlError, ControlReply, ControlState, GroupMeta, NodeInfo, PlannedChild,
+    ReshardIntent, ShardMeta, StreamKey, StreamMeta,
 };
 pub use state_machine::{ControlRaft, ControlRaftConfig, ControlStateMachine, ControlView};

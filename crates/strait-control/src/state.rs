@@ -45,6 +45,31 @@ pub struct StreamMeta {
     pub shards: BTreeMap<ShardId, ShardMeta>,
     /// The ordinal the next shard gets; ordinals are never reused in a stream.
     pub next_shard_ordinal: u32,
+    /// A split or merge in flight: its children's groups exist, its parents are being
+    /// sealed, and the routing switch has not committed yet.
+    #[serde(default)]
+    pub reshard: Option<ReshardIntent>,
+}
+
+/// A split or merge recorded before it is carried out, so that whichever node leads the
+/// control plane can finish it: seal every parent, then commit the switch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReshardIntent {
+    pub id: u64,
+    /// Shards to close (one for a split, two for a merge).
+    pub parents: Vec<ShardId>,
+    /// Shards to open once every parent is sealed.
+    pub children: Vec<ShardMeta>,
+    pub started_at_ms: u64,
+}
+
+/// A child shard a reshard will open, with where its replicas go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedChild {
+    pub range: HashKeyRange,
+    pub parent: ShardId,
+    pub adjacent_parent: Option<ShardId>,
+    pub replicas: Vec<NodeId>,
 }
 
 impl StreamMeta {
@@ -112,6 +137,23 @@ pub enum ControlCommand {
     },
     /// Removes a stream; its groups are shut down and their data deleted on every node.
     DeleteStream { key: StreamKey },
+    /// Records a split or merge: closes nothing yet, creates the children's groups so their
+    /// replicas start, and marks the stream UPDATING.
+    BeginReshard {
+        key: StreamKey,
+        parents: Vec<ShardId>,
+        children: Vec<PlannedChild>,
+        now_ms: u64,
+    },
+    /// Commits a reshard whose parents are sealed: parents close at their sealed
+    /// positions, children open, in one step (one routing version).
+    CompleteReshard {
+        key: StreamKey,
+        intent: u64,
+        /// Each parent's position after its last record.
+        endings: Vec<(ShardId, RecordPosition)>,
+        now_ms: u64,
+    },
 }
 
 impl std::fmt::Display for ControlCommand {
@@ -127,6 +169,21 @@ impl std::fmt::Display for ControlCommand {
                 write!(f, "activate-stream({})", key.name)
             }
             ControlCommand::DeleteStream { key } => write!(f, "delete-stream({})", key.name),
+            ControlCommand::BeginReshard {
+                key,
+                parents,
+                children,
+                ..
+            } => write!(
+                f,
+                "begin-reshard({}, {} parents, {} children)",
+                key.name,
+                parents.len(),
+                children.len()
+            ),
+            ControlCommand::CompleteReshard { key, intent, .. } => {
+                write!(f, "complete-reshard({}, intent {intent})", key.name)
+            }
         }
     }
 }
@@ -142,6 +199,14 @@ pub enum ControlError {
     AlreadyBootstrapped,
     #[error("invalid placement: {0}")]
     InvalidPlacement(String),
+    #[error("stream {0} is not ACTIVE")]
+    StreamNotActive(StreamName, StreamStatus),
+    #[error("shard {0} is not an open shard of the stream")]
+    ShardNotOpen(ShardId),
+    #[error("the reshard is not the stream's reshard in flight")]
+    NoSuchReshard,
+    #[error("the children of a reshard do not cover exactly its parents")]
+    ChildrenDoNotCoverParents,
 }
 
 /// What applying a command answered.
@@ -149,6 +214,7 @@ pub enum ControlError {
 pub enum ControlReply {
     Done,
     StreamCreated { incarnation: StreamIncarnation },
+    ReshardStarted { intent: u64 },
     Rejected(ControlError),
 }
 
@@ -265,6 +331,7 @@ impl ControlState {
                         created_at_ms: *now_ms,
                         shards,
                         next_shard_ordinal: *shard_count,
+                        reshard: None,
                     },
                 );
                 self.routing_version += 1;
@@ -292,7 +359,137 @@ impl ControlState {
                 self.routing_version += 1;
                 Ok(ControlReply::Done)
             }
+            ControlCommand::BeginReshard {
+                key,
+                parents,
+                children,
+                now_ms,
+            } => self.begin_reshard(key, parents, children, *now_ms),
+            ControlCommand::CompleteReshard {
+                key,
+                intent,
+                endings,
+                now_ms,
+            } => self.complete_reshard(key, *intent, endings, *now_ms),
         }
+    }
+
+    fn begin_reshard(
+        &mut self,
+        key: &StreamKey,
+        parents: &[ShardId],
+        children: &[PlannedChild],
+        now_ms: u64,
+    ) -> Result<ControlReply, ControlError> {
+        let known_nodes: Vec<NodeId> = self.nodes.keys().copied().collect();
+        let stream = self
+            .streams
+            .get_mut(key)
+            .ok_or_else(|| ControlError::StreamNotFound(key.name.clone()))?;
+        if stream.status != StreamStatus::Active || stream.reshard.is_some() {
+            return Err(ControlError::StreamNotActive(key.name.clone(), stream.status));
+        }
+        let mut parent_ranges = Vec::new();
+        for parent in parents {
+            match stream.shards.get(parent) {
+                Some(shard) if shard.closed_at_ms.is_none() => parent_ranges.push(shard.range),
+                _ => return Err(ControlError::ShardNotOpen(*parent)),
+            }
+        }
+        if !same_span(
+            &parent_ranges,
+            &children.iter().map(|c| c.range).collect::<Vec<_>>(),
+        ) {
+            return Err(ControlError::ChildrenDoNotCoverParents);
+        }
+        for child in children {
+            let mut distinct = child.replicas.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            if child.replicas.is_empty()
+                || distinct.len() != child.replicas.len()
+                || child.replicas.iter().any(|n| !known_nodes.contains(n))
+            {
+                return Err(ControlError::InvalidPlacement(format!(
+                    "replicas {:?} are not distinct known nodes",
+                    child.replicas
+                )));
+            }
+        }
+        let intent = self.next_group;
+        let mut planned = Vec::with_capacity(children.len());
+        for child in children {
+            let shard = ShardId(stream.next_shard_ordinal);
+            stream.next_shard_ordinal += 1;
+            let group = self.next_group;
+            self.next_group += 1;
+            self.groups.insert(
+                group,
+                GroupMeta {
+                    id: group,
+                    stream: key.clone(),
+                    incarnation: stream.incarnation,
+                    shard,
+                    replicas: child.replicas.clone(),
+                },
+            );
+            planned.push(ShardMeta {
+                id: shard,
+                range: child.range,
+                parent: Some(child.parent),
+                adjacent_parent: child.adjacent_parent,
+                group,
+                created_at_ms: now_ms,
+                closed_at_ms: None,
+                ending: None,
+            });
+        }
+        stream.status = StreamStatus::Updating;
+        stream.reshard = Some(ReshardIntent {
+            id: intent,
+            parents: parents.to_vec(),
+            children: planned,
+            started_at_ms: now_ms,
+        });
+        Ok(ControlReply::ReshardStarted { intent })
+    }
+
+    fn complete_reshard(
+        &mut self,
+        key: &StreamKey,
+        intent: u64,
+        endings: &[(ShardId, RecordPosition)],
+        now_ms: u64,
+    ) -> Result<ControlReply, ControlError> {
+        let stream = self
+            .streams
+            .get_mut(key)
+            .ok_or_else(|| ControlError::StreamNotFound(key.name.clone()))?;
+        let reshard = match &stream.reshard {
+            Some(r) if r.id == intent => r.clone(),
+            // Already completed (a repeated step) or another reshard: nothing to do.
+            _ => return Err(ControlError::NoSuchReshard),
+        };
+        for parent in &reshard.parents {
+            let ending = endings
+                .iter()
+                .find(|(shard, _)| shard == parent)
+                .map(|(_, position)| *position)
+                .ok_or(ControlError::ShardNotOpen(*parent))?;
+            let shard = stream
+                .shards
+                .get_mut(parent)
+                .ok_or(ControlError::ShardNotOpen(*parent))?;
+            shard.closed_at_ms = Some(now_ms);
+            shard.ending = Some(ending);
+        }
+        for child in reshard.children {
+            stream.shards.insert(child.id, child);
+        }
+        stream.reshard = None;
+        stream.status = StreamStatus::Active;
+        self.routing_version += 1;
+        Ok(ControlReply::Done)
     }
 
     /// The shard groups with a replica on `node`.
@@ -313,6 +510,27 @@ impl ControlState {
             }
         }
         load
+    }
+}
+
+/// Whether two sets of ranges cover exactly the same keys, each without gaps or overlaps.
+fn same_span(parents: &[HashKeyRange], children: &[HashKeyRange]) -> bool {
+    fn span(ranges: &[HashKeyRange]) -> Option<(HashKey, HashKey)> {
+        let mut sorted = ranges.to_vec();
+        sorted.sort_by_key(|r| r.start);
+        let first = sorted.first()?;
+        let mut end = first.end;
+        for range in &sorted[1..] {
+            if end.0.checked_add(1) != Some(range.start.0) {
+                return None;
+            }
+            end = range.end;
+        }
+        Some((first.start, end))
+    }
+    match (span(parents), span(children)) {
+        (Some(p), Some(c)) => p == c,
+        _ => false,
     }
 }
 
@@ -428,5 +646,143 @@ mod tests {
             incarnation,
         });
         assert_eq!(state.streams[&key("orders")].status, StreamStatus::Active);
+    }
+
+    fn split_children(state: &ControlState, name: &str, shard: u32, at: u128) -> Vec<PlannedChild> {
+        let range = state.streams[&key(name)].shards[&ShardId(shard)].range;
+        let (low, high) = range.split_at(HashKey(at)).unwrap();
+        vec![
+            PlannedChild {
+                range: low,
+                parent: ShardId(shard),
+                adjacent_parent: None,
+                replicas: vec![1, 2, 3],
+            },
+            PlannedChild {
+                range: high,
+                parent: ShardId(shard),
+                adjacent_parent: None,
+                replicas: vec![2, 3, 1],
+            },
+        ]
+    }
+
+    fn active(state: &mut ControlState, name: &str, shards: u32) {
+        let ControlReply::StreamCreated { incarnation } = create(state, name, shards) else {
+            panic!("not created")
+        };
+        state.apply(&ControlCommand::ActivateStream {
+            key: key(name),
+            incarnation,
+        });
+    }
+
+    #[test]
+    fn a_split_opens_two_children_only_when_it_completes() {
+        let mut state = bootstrapped();
+        active(&mut state, "s", 1);
+        let version = state.routing_version;
+        let children = split_children(&state, "s", 0, 1 << 127);
+        let ControlReply::ReshardStarted { intent } = state.apply(&ControlCommand::BeginReshard {
+            key: key("s"),
+            parents: vec![ShardId(0)],
+            children,
+            now_ms: 5,
+        }) else {
+            panic!("not started")
+        };
+        let stream = &state.streams[&key("s")];
+        assert_eq!(stream.status, StreamStatus::Updating);
+        assert_eq!(
+            stream.open_shards().count(),
+            1,
+            "routing is unchanged until completion"
+        );
+        assert_eq!(
+            state.groups.len(),
+            3,
+            "the children's groups exist so their replicas start"
+        );
+        assert_eq!(state.routing_version, version);
+
+        // A second reshard while one is in flight is refused.
+        let again = split_children(&state, "s", 0, 1 << 126);
+        assert!(matches!(
+            state.apply(&ControlCommand::BeginReshard {
+                key: key("s"),
+                parents: vec![ShardId(0)],
+                children: again,
+                now_ms: 6
+            }),
+            ControlReply::Rejected(ControlError::StreamNotActive(..))
+        ));
+
+        let ending = RecordPosition::new(42, 0);
+        let complete = ControlCommand::CompleteReshard {
+            key: key("s"),
+            intent,
+            endings: vec![(ShardId(0), ending)],
+            now_ms: 7,
+        };
+        assert_eq!(state.apply(&complete), ControlReply::Done);
+        let stream = &state.streams[&key("s")];
+        assert_eq!(stream.status, StreamStatus::Active);
+        let open: Vec<_> = stream.open_shards().map(|s| (s.id, s.parent)).collect();
+        assert_eq!(
+            open,
+            vec![(ShardId(1), Some(ShardId(0))), (ShardId(2), Some(ShardId(0)))]
+        );
+        assert_eq!(stream.shards[&ShardId(0)].ending, Some(ending));
+        let ranges: Vec<_> = stream.open_shards().map(|s| s.range).collect();
+        HashKeyRange::check_coverage(&ranges).unwrap();
+        assert_eq!(state.routing_version, version + 1);
+        // Repeating the completion changes nothing.
+        assert!(matches!(
+            state.apply(&complete),
+            ControlReply::Rejected(ControlError::NoSuchReshard)
+        ));
+    }
+
+    #[test]
+    fn a_merge_needs_children_covering_exactly_its_parents() {
+        let mut state = bootstrapped();
+        active(&mut state, "m", 3);
+        let shards = &state.streams[&key("m")].shards;
+        let (a, c) = (shards[&ShardId(0)].range, shards[&ShardId(2)].range);
+        let gap = HashKeyRange::new(a.start, c.end).unwrap();
+        let reply = state.apply(&ControlCommand::BeginReshard {
+            key: key("m"),
+            parents: vec![ShardId(0), ShardId(2)],
+            children: vec![PlannedChild {
+                range: gap,
+                parent: ShardId(0),
+                adjacent_parent: Some(ShardId(2)),
+                replicas: vec![1, 2, 3],
+            }],
+            now_ms: 1,
+        });
+        assert_eq!(
+            reply,
+            ControlReply::Rejected(ControlError::ChildrenDoNotCoverParents)
+        );
+        let b = state.streams[&key("m")].shards[&ShardId(1)].range;
+        let union = a.merge(b).unwrap();
+        let reply = state.apply(&ControlCommand::BeginReshard {
+            key: key("m"),
+            parents: vec![ShardId(0), ShardId(1)],
+            children: vec![PlannedChild {
+                range: union,
+                parent: ShardId(0),
+                adjacent_parent: Some(ShardId(1)),
+                replicas: vec![1, 2, 3],
+            }],
+            now_ms: 1,
+        });
+        assert!(matches!(reply, ControlReply::ReshardStarted { .. }));
+        assert_eq!(
+            state.streams[&key("m")].next_shard_ordinal,
+            4,
+            "the child got ordinal 3"
+        );
     }
 }

@@ -10,6 +10,8 @@
 //! - [`shard_access`]: reaching any shard group from any node (appends to the leader,
 //!   reads from the leader or a replica).
 //! - [`operations`]: the operations both front doors call.
+//! - [`reshard`]: split and merge (intent, seal, switch); [`scaling`]: UpdateShardCount as
+//!   a plan of splits and merges.
 //! - [`reconciler`]: what the control leader drives (bootstrap, stream activation).
 //! - [`status`]: cluster status and readiness.
 //! - [`grpc`]: the gRPC services.
@@ -27,6 +29,7 @@ pub mod operations;
 pub mod reconciler;
 pub mod reshard;
 pub mod retention;
+pub mod scaling;
 mod service_impl;
 pub mod shard_access;
 pub mod shards;

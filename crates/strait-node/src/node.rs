@@ -222,6 +222,7 @@ where
     let mut iterator_secret = vec![0u8; 32];
     rng.fill_bytes(&mut iterator_secret);
     let reconciler = tokio::spawn(crate::reconciler::run(
+        operations.clone(),
         control.clone(),
         probe.clone(),
         initial,

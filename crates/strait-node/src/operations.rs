@@ -76,6 +76,11 @@ impl Operations {
         &self.control
     }
 
+    /// Replicas per shard group (fewer when the cluster is smaller).
+    pub fn replication_factor(&self) -> usize {
+        self.replication_factor
+    }
+
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
     }
@@ -178,7 +183,9 @@ impl Operations {
                 self.describe_stream(&request.namespace, &request.stream).await
             }
             ControlReply::Rejected(e) => Err(control_error(e, &request.namespace)),
-            ControlReply::Done => Err(StraitError::internal("unexpected control reply")),
+            other => Err(StraitError::internal(format!(
+                "unexpected control reply {other:?}"
+            ))),
         }
     }
 
@@ -453,7 +460,16 @@ impl Operations {
             })
             .collect();
         // A closed shard read to its end has no next iterator; its children follow.
-        let at_end = shard_meta.ending.is_some_and(|end| next_position >= end);
+        // A closed shard is read to its end once the replica that answered has applied
+        // the seal and nothing is left after what was returned.
+        let nothing_left = match (records.last(), tip.last_record) {
+            (_, None) => true,
+            (Some(last), Some(end)) => last.sequence_number.position() >= end,
+            (None, Some(end)) => token.position > end,
+        };
+        let at_end = shard_meta
+            .ending
+            .is_some_and(|end| next_position >= end || (tip.sealed_at.is_some() && nothing_left));
         let child_shards = if at_end {
             stream
                 .shards
@@ -541,5 +557,9 @@ fn control_error(error: ControlError, namespace: &Namespace) -> StraitError {
         ControlError::StreamNotFound(name) => StraitError::stream_not_found(&name, &namespace.account),
         ControlError::AlreadyBootstrapped => StraitError::internal("the cluster is already bootstrapped"),
         ControlError::InvalidPlacement(e) => StraitError::unavailable(format!("placement rejected: {e}")),
+        ControlError::StreamNotActive(name, status) => {
+            StraitError::stream_not_active(&name, &namespace.account, status)
+        }
+        other => StraitError::internal(other.to_string()),
     }
 }

@@ -1,5 +1,6 @@
-//! Work the control leader drives: bootstrapping the metadata of a new cluster, and
-//! turning streams ACTIVE once every shard group has elected a leader.
+//! Work the control leader drives: bootstrapping the metadata of a new cluster, turning
+//! streams ACTIVE once every shard group has elected a leader, and finishing reshards
+//! whose initiating node went away.
 //!
 //! Each step is observed, not remembered: a new control leader looks at the metadata and
 //! the groups, and does whatever is still missing, so a failover in the middle simply
@@ -13,13 +14,17 @@ use strait_control::{ControlCommand, NodeInfo, StreamKey};
 use strait_core::StreamStatus;
 
 use crate::control::ControlHandle;
+use crate::operations::Operations;
 use crate::status::ClusterStatusProbe;
 
 /// How often the leader looks for work.
 const INTERVAL: Duration = Duration::from_millis(100);
+/// A reshard older than this is assumed abandoned by its initiator and finished here.
+const STALLED_RESHARD_MS: u64 = 3_000;
 
 /// Runs until `shutdown` fires.
 pub async fn run(
+    operations: Arc<Operations>,
     control: ControlHandle,
     probe: Arc<ClusterStatusProbe>,
     initial_cluster: Vec<NodeInfo>,
@@ -45,6 +50,24 @@ pub async fn run(
                 Err(e) => tracing::warn!(error = %e, "bootstrap failed; retrying"),
             }
             continue;
+        }
+        // A reshard whose initiating node went away is finished here.
+        let now_ms = operations.clock().now_ms();
+        let stalled: Vec<(StreamKey, u64)> = view
+            .state
+            .streams
+            .values()
+            .filter_map(|s| s.reshard.as_ref().map(|r| (s.key.clone(), r.id, r.started_at_ms)))
+            .filter(|(_, _, started)| now_ms.saturating_sub(*started) > STALLED_RESHARD_MS)
+            .map(|(key, id, _)| (key, id))
+            .collect();
+        for (key, intent) in stalled {
+            match crate::reshard::finish(&operations, &key, intent).await {
+                Ok(()) => tracing::info!(stream = %key.name, intent, "stalled reshard finished"),
+                Err(e) => {
+                    tracing::warn!(stream = %key.name, intent, error = %e, "stalled reshard not finished yet")
+                }
+            }
         }
         let creating: Vec<(StreamKey, strait_core::StreamIncarnation, Vec<u64>)> = view
             .state

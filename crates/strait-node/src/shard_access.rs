@@ -15,7 +15,8 @@ use strait_control::GroupMeta;
 use strait_core::{RecordPosition, StraitError};
 use strait_proto::internal::node_internal_client::NodeInternalClient;
 use strait_proto::internal::{
-    AppendRecord, AppendRecordsRequest, FindTimestampRequest, ReadRecordsRequest, ShardTipRequest,
+    AppendRecord, AppendRecordsRequest, FindTimestampRequest, ReadRecordsRequest, SealShardRequest,
+    ShardTipRequest,
 };
 use strait_raft::GroupId;
 use strait_raft::network::{MAX_MESSAGE_BYTES, PeerRouter};
@@ -253,6 +254,66 @@ impl ShardAccess {
         }
     }
 
+    /// Seals a shard group on its leader; returns the seal's log index.
+    pub async fn seal(&self, meta: &GroupMeta) -> Result<u64, StraitError> {
+        let group = GroupId(meta.id);
+        let deadline = tokio::time::Instant::now() + APPEND_DEADLINE;
+        let mut backoff = Duration::from_millis(25);
+        let mut last_error = String::new();
+        for attempt in 0.. {
+            let target = self.target(meta, attempt);
+            let result = if target == self.node_id {
+                match self.host.get(group) {
+                    Some(local) => strait_raft::shard::seal(&local.raft).await.map_err(|e| match e {
+                        AppendError::NotLeader { leader } => Attempt::NotLeader(leader),
+                        other => Attempt::Retry(other.to_string()),
+                    }),
+                    None => Err(Attempt::Retry(format!("group {group} not hosted here"))),
+                }
+            } else {
+                match self.client(target) {
+                    Ok(mut client) => {
+                        let call = client.seal_shard(SealShardRequest { group_id: group.0 });
+                        match tokio::time::timeout(HOP_TIMEOUT, call).await {
+                            Ok(Ok(response)) => Ok(response.into_inner().sealed_at),
+                            Ok(Err(status)) => Err(classify(&self.router, target, status, 0)),
+                            Err(_) => {
+                                self.router.reset(target);
+                                Err(Attempt::Retry(format!("node {target} timed out")))
+                            }
+                        }
+                    }
+                    Err(e) => Err(Attempt::Retry(e.to_string())),
+                }
+            };
+            match result {
+                Ok(sealed_at) => return Ok(sealed_at),
+                Err(Attempt::NotLeader(Some(leader))) if leader != target => {
+                    self.hint(group, Some(leader));
+                    continue;
+                }
+                Err(Attempt::NotLeader(_)) => {
+                    self.hint(group, None);
+                    last_error = format!("no leader known to node {target}");
+                }
+                Err(Attempt::Retry(e)) => {
+                    self.hint(group, None);
+                    last_error = e;
+                }
+                Err(Attempt::Fail(_)) => last_error = "unexpected answer to a seal".into(),
+            }
+            if tokio::time::Instant::now() + backoff > deadline {
+                break;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(400));
+        }
+        Err(StraitError::unavailable(format!(
+            "cannot seal shard group {}: {last_error}",
+            meta.id
+        )))
+    }
+
     /// Reads committed records, preferring the leader (which has applied every
     /// acknowledged record) and falling back to other replicas.
     pub async fn read(
@@ -426,22 +487,23 @@ fn classify(router: &PeerRouter, target: u64, status: tonic::Status, routing_ver
 
 /// The wire form of a tip.
 pub fn tip_to_proto(tip: &ShardTip) -> strait_proto::internal::ShardTip {
-    let last = tip.last_record.unwrap_or(RecordPosition::START);
     strait_proto::internal::ShardTip {
-        next_index: tip.applied_index,
-        next_offset: u32::from(tip.last_record.is_some()),
+        applied_index: tip.applied_index,
+        last_record_index: tip.last_record.map(|p| p.index),
+        last_record_offset: tip.last_record.map(|p| p.offset).unwrap_or(0),
         last_arrival_ms: tip.last_arrival_ms,
-        first_index: last.index,
-        first_offset: last.offset,
+        sealed_at: tip.sealed_at,
     }
 }
 
-/// Reads a tip back from [`tip_to_proto`]'s encoding.
+/// Reads a tip back from its wire form.
 pub fn tip_from_proto(tip: strait_proto::internal::ShardTip) -> ShardTip {
     ShardTip {
-        applied_index: tip.next_index,
-        last_record: (tip.next_offset == 1).then(|| RecordPosition::new(tip.first_index, tip.first_offset)),
+        applied_index: tip.applied_index,
+        last_record: tip
+            .last_record_index
+            .map(|index| RecordPosition::new(index, tip.last_record_offset)),
         last_arrival_ms: tip.last_arrival_ms,
-        sealed_at: None,
+        sealed_at: tip.sealed_at,
     }
 }

@@ -9,3 +9,4 @@ mod t01_single_node;
 mod t02_failover_under_load;
 mod t03_snapshot_catch_up;
 mod t04_crash_during_writes;
+mod t05_reshard_under_load;

@@ -46,6 +46,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 StreamCommand::Delete(args) => stream::delete(&global, args).await,
                 StreamCommand::Describe(args) => stream::describe(&global, args).await,
                 StreamCommand::List(args) => stream::list(&global, args).await,
+                StreamCommand::Split(args) => stream::split(&global, args).await,
+                StreamCommand::Merge(args) => stream::merge(&global, args).await,
+                StreamCommand::Scale(args) => stream::scale(&global, args).await,
             }
         }
         Command::Put(args) => {

@@ -1,14 +1,17 @@
-//! `strait stream create|delete|describe|list`.
+//! `strait stream create|delete|describe|list|split|merge|scale`.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::json;
 use strait_client::{ClientError, ShardDescription, StreamDescription};
-use strait_core::{StreamMode, StreamStatus};
+use strait_core::{HashKey, ShardId, StreamMode, StreamStatus};
 use tokio::time::Instant;
 
-use crate::cli::{CreateArgs, DeleteArgs, DescribeArgs, GlobalArgs, ListArgs, ModeArg, OutputFormat};
+use crate::cli::{
+    CreateArgs, DeleteArgs, DescribeArgs, GlobalArgs, ListArgs, MergeArgs, ModeArg, OutputFormat, ScaleArgs,
+    SplitArgs,
+};
 use crate::commands::client;
 use crate::output::{Table, node_list, or_dash, rfc3339};
 
@@ -57,6 +60,55 @@ pub async fn create(global: &GlobalArgs, args: CreateArgs) -> anyhow::Result<Exi
 pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> anyhow::Result<ExitCode> {
     client(global)?.delete_stream(&args.name).await?;
     println!("deleted stream {}", args.name);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parses a shard id the way Kinesis does (`shardId-000000000001`, `shardId-1` or `1`).
+fn shard_arg(text: &str) -> anyhow::Result<ShardId> {
+    ShardId::parse_loose(text).ok_or_else(|| anyhow::anyhow!("{text:?} is not a shard id"))
+}
+
+pub async fn split(global: &GlobalArgs, args: SplitArgs) -> anyhow::Result<ExitCode> {
+    let shard = shard_arg(&args.shard)?;
+    let at = match &args.at {
+        Some(text) => Some(
+            HashKey::parse_decimal(text)
+                .map_err(|e| anyhow::anyhow!("--at {text}: {}", e.into_error("at")))?,
+        ),
+        None => None,
+    };
+    let started = Instant::now();
+    client(global)?.split_shard(&args.name, shard, at).await?;
+    println!(
+        "split {shard} of {} in {} ms",
+        args.name,
+        started.elapsed().as_millis()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn merge(global: &GlobalArgs, args: MergeArgs) -> anyhow::Result<ExitCode> {
+    let (shard, adjacent) = (shard_arg(&args.shard)?, shard_arg(&args.adjacent)?);
+    let started = Instant::now();
+    client(global)?.merge_shards(&args.name, shard, adjacent).await?;
+    println!(
+        "merged {shard} and {adjacent} of {} in {} ms",
+        args.name,
+        started.elapsed().as_millis()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn scale(global: &GlobalArgs, args: ScaleArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let (from, to) = client(global)?
+        .update_shard_count(&args.name, args.shards)
+        .await?;
+    println!(
+        "scaled {} from {from} to {to} shards in {} ms",
+        args.name,
+        started.elapsed().as_millis()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -8,7 +8,8 @@ use strait_proto::internal::node_internal_server::NodeInternal;
 use strait_proto::internal::{
     AppendRecordsRequest, AppendRecordsResponse, ControlProposal, ControlProposalResult,
     FindTimestampRequest, FindTimestampResponse, GroupLeader, GroupLeadersRequest, GroupLeadersResponse,
-    ReadRecordsRequest, ReadRecordsResponse, ShardTip, ShardTipRequest, StoredRecord,
+    ReadRecordsRequest, ReadRecordsResponse, SealShardRequest, SealShardResponse, ShardTip, ShardTipRequest,
+    StoredRecord,
 };
 use strait_raft::GroupId;
 use strait_raft::codec;
@@ -133,6 +134,18 @@ impl NodeInternal for NodeInternalService {
     async fn get_shard_tip(&self, request: Request<ShardTipRequest>) -> Result<Response<ShardTip>, Status> {
         let shard = self.shard(request.into_inner().group_id)?;
         Ok(Response::new(tip_to_proto(&shard.reader.tip())))
+    }
+
+    async fn seal_shard(
+        &self,
+        request: Request<SealShardRequest>,
+    ) -> Result<Response<SealShardResponse>, Status> {
+        let shard = self.shard(request.into_inner().group_id)?;
+        match strait_raft::shard::seal(&shard.raft).await {
+            Ok(sealed_at) => Ok(Response::new(SealShardResponse { sealed_at })),
+            Err(AppendError::NotLeader { leader }) => Err(not_leader(leader)),
+            Err(e) => Err(Status::unavailable(e.to_string())),
+        }
     }
 
     async fn find_timestamp(

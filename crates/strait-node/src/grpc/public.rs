@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::Stream;
-use strait_core::service::{CreateStreamRequest, PutRecordResult, ShardDescription, StreamDescription};
+use strait_core::service::{
+    CreateStreamRequest, MergeShardsRequest, PutRecordResult, ShardDescription, SplitShardRequest,
+    StreamDescription, UpdateShardCountRequest,
+};
 use strait_core::{
     AccountId, HashKey, IteratorKind, IteratorType, Namespace, PartitionKey, Record, Region, ShardId,
     StraitError, StreamMode, StreamName,
@@ -480,6 +483,86 @@ impl StreamService for StreamServiceImpl {
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn split_shard(
+        &self,
+        request: Request<pb::SplitShardRequest>,
+    ) -> Result<Response<pb::SplitShardResponse>, Status> {
+        let request = request.into_inner();
+        let namespace = self.namespace(request.namespace)?;
+        let name = stream_name(request.stream)?;
+        let shard = shard_id(&request.shard_to_split, &name, &namespace.account)?;
+        let new_starting_hash_key = if request.new_starting_hash_key.is_empty() {
+            let description = self
+                .operations
+                .describe_stream(&namespace, &name)
+                .await
+                .map_err(to_status)?;
+            let range = description.shard(shard).map(|s| s.hash_range).ok_or_else(|| {
+                to_status(StraitError::could_not_find_shard(
+                    &request.shard_to_split,
+                    &name,
+                    &namespace.account,
+                ))
+            })?;
+            range.midpoint()
+        } else {
+            HashKey::parse_decimal(&request.new_starting_hash_key)
+                .map_err(|e| to_status(e.into_error("newStartingHashKey")))?
+        };
+        self.operations
+            .split_shard(SplitShardRequest {
+                namespace,
+                stream: name,
+                shard_to_split: shard,
+                new_starting_hash_key,
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::SplitShardResponse {}))
+    }
+
+    async fn merge_shards(
+        &self,
+        request: Request<pb::MergeShardsRequest>,
+    ) -> Result<Response<pb::MergeShardsResponse>, Status> {
+        let request = request.into_inner();
+        let namespace = self.namespace(request.namespace)?;
+        let name = stream_name(request.stream)?;
+        let shard_to_merge = shard_id(&request.shard_to_merge, &name, &namespace.account)?;
+        let adjacent_shard_to_merge = shard_id(&request.adjacent_shard_to_merge, &name, &namespace.account)?;
+        self.operations
+            .merge_shards(MergeShardsRequest {
+                namespace,
+                stream: name,
+                shard_to_merge,
+                adjacent_shard_to_merge,
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::MergeShardsResponse {}))
+    }
+
+    async fn update_shard_count(
+        &self,
+        request: Request<pb::UpdateShardCountRequest>,
+    ) -> Result<Response<pb::UpdateShardCountResponse>, Status> {
+        let request = request.into_inner();
+        let namespace = self.namespace(request.namespace)?;
+        let response = self
+            .operations
+            .update_shard_count(UpdateShardCountRequest {
+                namespace,
+                stream: stream_name(request.stream)?,
+                target_shard_count: request.target_shard_count,
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::UpdateShardCountResponse {
+            current_shard_count: response.current_shard_count,
+            target_shard_count: response.target_shard_count,
+        }))
     }
 
     async fn cluster_status(

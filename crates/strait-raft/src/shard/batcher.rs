@@ -155,3 +155,23 @@ fn deliver(
         }
     }
 }
+
+/// Commits the shard's seal entry on its leader and returns the seal's log index: every
+/// record of the shard is before it, and no append after it is accepted. Sealing a
+/// sealed shard answers the first seal's index.
+pub async fn seal(raft: &ShardRaft) -> Result<u64, AppendError> {
+    match raft.client_write(ShardCommand::Seal).await {
+        Ok(response) => match response.data {
+            ShardReply::Sealed { next_index } => Ok(next_index),
+            other => Err(AppendError::Unavailable(format!(
+                "unexpected shard reply {other:?}"
+            ))),
+        },
+        Err(e) => Err(match e.forward_to_leader() {
+            Some(forward) => AppendError::NotLeader {
+                leader: forward.leader_id,
+            },
+            None => AppendError::Unavailable(e.to_string()),
+        }),
+    }
+}

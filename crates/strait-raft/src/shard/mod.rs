@@ -13,7 +13,7 @@ pub mod command;
 pub mod records;
 pub mod state_machine;
 
-pub use batcher::{AppendError, ShardBatcher};
+pub use batcher::{AppendError, ShardBatcher, seal};
 pub use command::{AppendBatch, BatchOutcome, ProducerBatch, ShardCommand, ShardRecord, ShardReply};
 pub use records::ShardReader;
 pub use state_machine::{ShardStateMachine, ShardTip};
