@@ -42,6 +42,8 @@ pub struct ClusterOptions {
 pub struct TestNode {
     pub id: u64,
     pub address: String,
+    /// Where the node serves the Kinesis HTTP API.
+    pub kinesis_address: String,
     pub data_dir: PathBuf,
     process: Option<Child>,
 }
@@ -85,6 +87,7 @@ impl TestCluster {
             .map(|id| TestNode {
                 id,
                 address: format!("127.0.0.1:{}", free_port()),
+                kinesis_address: format!("127.0.0.1:{}", free_port()),
                 data_dir: dir.path().join(format!("node-{id}")),
                 process: None,
             })
@@ -128,6 +131,7 @@ impl TestCluster {
             .arg("serve")
             .args(["--node-id", &id.to_string()])
             .args(["--listen", &node.address])
+            .args(["--kinesis-listen", &node.kinesis_address])
             .args(["--initial-cluster", &initial])
             .arg("--data-dir")
             .arg(&node.data_dir)
@@ -150,6 +154,16 @@ impl TestCluster {
             .find(|n| n.id == id)
             .expect("node id in cluster");
         format!("http://{}", node.address)
+    }
+
+    /// `http://` endpoint of a node's Kinesis HTTP API (for boto3's `endpoint_url`).
+    pub fn kinesis_endpoint(&self, id: u64) -> String {
+        let node = self
+            .nodes
+            .iter()
+            .find(|n| n.id == id)
+            .expect("node id in cluster");
+        format!("http://{}", node.kinesis_address)
     }
 
     /// A gRPC client of one node.

@@ -200,6 +200,11 @@ pub struct ServeArgs {
     #[arg(long, env = "STRAIT_LISTEN", value_parser = parse::host_port, value_name = "HOST:PORT")]
     pub listen: Option<String>,
 
+    /// The address the Kinesis-compatible HTTP API (for boto3, the AWS CLI and the AWS
+    /// SDKs) binds to, or `off` to serve none. The default is 127.0.0.1:4567.
+    #[arg(long, env = "STRAIT_KINESIS_LISTEN", value_parser = parse::host_port_or_off, value_name = "HOST:PORT|off")]
+    pub kinesis_listen: Option<String>,
+
     /// The address other nodes and clients use to reach this node. It must match this
     /// node's entry in --initial-cluster. The default is the --listen address, which only
     /// works when that is not a wildcard such as 0.0.0.0.
@@ -284,6 +289,15 @@ pub struct DevArgs {
     /// The port of node 1; node N listens on this port plus N - 1.
     #[arg(long, env = "STRAIT_BASE_PORT", default_value_t = 7001, value_name = "PORT")]
     pub base_port: u16,
+
+    /// The Kinesis API port of node 1; node N serves it on this port plus N - 1.
+    #[arg(
+        long,
+        env = "STRAIT_KINESIS_BASE_PORT",
+        default_value_t = 4567,
+        value_name = "PORT"
+    )]
+    pub kinesis_base_port: u16,
 
     /// The directory holding the nodes' data, one subdirectory node-N per node. Data is
     /// kept between runs, so a restarted dev cluster still has its streams.

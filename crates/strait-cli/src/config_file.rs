@@ -23,6 +23,8 @@ use crate::parse;
 
 /// The default address the gRPC server binds to.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7001";
+/// The default address of the Kinesis HTTP API.
+pub const DEFAULT_KINESIS_LISTEN: &str = "127.0.0.1:4567";
 /// The default data directory.
 pub const DEFAULT_DATA_DIR: &str = "./strait-data";
 /// The default replication factor.
@@ -34,6 +36,7 @@ pub const DEFAULT_REPLICATION_FACTOR: usize = 3;
 pub struct ServeFile {
     pub node_id: Option<u64>,
     pub listen: Option<String>,
+    pub kinesis_listen: Option<String>,
     pub advertise: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub initial_cluster: Option<InitialClusterValue>,
@@ -88,6 +91,8 @@ impl ServeFile {
 pub struct ServeSettings {
     pub node_id: u64,
     pub listen: String,
+    /// The Kinesis API address, or `None` when it is `off`.
+    pub kinesis_listen: Option<String>,
     pub advertise: String,
     pub data_dir: PathBuf,
     pub initial_cluster: BTreeMap<u64, String>,
@@ -111,6 +116,14 @@ pub fn resolve(
         (None, Some(listen)) => checked("listen", listen)?,
         (None, None) => DEFAULT_LISTEN.to_owned(),
     };
+    let kinesis_listen = match (&args.kinesis_listen, &file.kinesis_listen) {
+        (Some(address), _) => address.clone(),
+        (None, Some(address)) => {
+            parse::host_port_or_off(address).map_err(|error| anyhow!("kinesis_listen: {error}"))?
+        }
+        (None, None) => DEFAULT_KINESIS_LISTEN.to_owned(),
+    };
+    let kinesis_listen = (kinesis_listen != "off").then_some(kinesis_listen);
     let advertise = match (&args.advertise, &file.advertise) {
         (Some(advertise), _) => advertise.clone(),
         (None, Some(advertise)) => checked("advertise", advertise)?,
@@ -174,6 +187,7 @@ pub fn resolve(
     Ok(ServeSettings {
         node_id,
         listen,
+        kinesis_listen,
         advertise,
         data_dir: args
             .data_dir
@@ -209,6 +223,7 @@ impl ServeSettings {
             .map_err(|error| anyhow!("--account-id: {}", error.message()))?;
         let mut config = NodeConfig::single(self.node_id, listen, self.data_dir.clone());
         config.advertise = self.advertise.clone();
+        config.kinesis_listen = self.kinesis_listen.as_deref().map(resolve_address).transpose()?;
         config.initial_cluster = self.initial_cluster.clone();
         config.default_account = account;
         config.replication_factor = self.replication_factor;

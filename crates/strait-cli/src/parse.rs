@@ -10,6 +10,15 @@ use std::time::Duration;
 use strait_core::{IteratorType, SequenceNumber, StreamName};
 
 /// Checks a `host:port` address and returns it unchanged.
+/// Parses a `host:port` address, or the word `off`.
+pub fn host_port_or_off(text: &str) -> Result<String, String> {
+    if text.eq_ignore_ascii_case("off") {
+        Ok("off".to_owned())
+    } else {
+        host_port(text)
+    }
+}
+
 pub fn host_port(text: &str) -> Result<String, String> {
     let Some((host, port)) = text.rsplit_once(':') else {
         return Err(format!("{text:?} is not host:port"));

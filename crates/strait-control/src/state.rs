@@ -49,6 +49,18 @@ pub struct StreamMeta {
     /// sealed, and the routing switch has not committed yet.
     #[serde(default)]
     pub reshard: Option<ReshardIntent>,
+    /// Records that arrived before this time stay expired whatever the retention becomes:
+    /// increasing the retention never brings expired records back.
+    #[serde(default)]
+    pub expired_before_ms: u64,
+}
+
+impl StreamMeta {
+    /// Records that arrived before the returned time (ms) are past retention at `now_ms`.
+    pub fn retention_horizon_ms(&self, now_ms: u64) -> u64 {
+        let retention_ms = u64::from(self.retention_hours) * 3_600_000;
+        now_ms.saturating_sub(retention_ms).max(self.expired_before_ms)
+    }
 }
 
 /// A split or merge recorded before it is carried out, so that whichever node leads the
@@ -145,6 +157,12 @@ pub enum ControlCommand {
         children: Vec<PlannedChild>,
         now_ms: u64,
     },
+    /// Sets a stream's retention period. Records already expired stay expired.
+    SetRetention {
+        key: StreamKey,
+        retention_hours: u32,
+        now_ms: u64,
+    },
     /// Commits a reshard whose parents are sealed: parents close at their sealed
     /// positions, children open, in one step (one routing version).
     CompleteReshard {
@@ -181,6 +199,9 @@ impl std::fmt::Display for ControlCommand {
                 parents.len(),
                 children.len()
             ),
+            ControlCommand::SetRetention {
+                key, retention_hours, ..
+            } => write!(f, "set-retention({}, {retention_hours} h)", key.name),
             ControlCommand::CompleteReshard { key, intent, .. } => {
                 write!(f, "complete-reshard({}, intent {intent})", key.name)
             }
@@ -332,6 +353,7 @@ impl ControlState {
                         shards,
                         next_shard_ordinal: *shard_count,
                         reshard: None,
+                        expired_before_ms: 0,
                     },
                 );
                 self.routing_version += 1;
@@ -371,6 +393,19 @@ impl ControlState {
                 endings,
                 now_ms,
             } => self.complete_reshard(key, *intent, endings, *now_ms),
+            ControlCommand::SetRetention {
+                key,
+                retention_hours,
+                now_ms,
+            } => {
+                let stream = self
+                    .streams
+                    .get_mut(key)
+                    .ok_or_else(|| ControlError::StreamNotFound(key.name.clone()))?;
+                stream.expired_before_ms = stream.retention_horizon_ms(*now_ms);
+                stream.retention_hours = *retention_hours;
+                Ok(ControlReply::Done)
+            }
         }
     }
 
@@ -784,5 +819,28 @@ mod tests {
             4,
             "the child got ordinal 3"
         );
+    }
+
+    #[test]
+    fn increasing_retention_never_brings_expired_records_back() {
+        let mut state = bootstrapped();
+        active(&mut state, "r", 1);
+        let hour = 3_600_000;
+        let now = 100 * hour;
+        assert_eq!(state.streams[&key("r")].retention_horizon_ms(now), 76 * hour);
+        state.apply(&ControlCommand::SetRetention {
+            key: key("r"),
+            retention_hours: 48,
+            now_ms: now,
+        });
+        let stream = &state.streams[&key("r")];
+        assert_eq!(stream.retention_horizon_ms(now), 76 * hour, "still expired");
+        assert_eq!(stream.retention_horizon_ms(now + 30 * hour), 82 * hour);
+        state.apply(&ControlCommand::SetRetention {
+            key: key("r"),
+            retention_hours: 24,
+            now_ms: now,
+        });
+        assert_eq!(state.streams[&key("r")].retention_horizon_ms(now), 76 * hour);
     }
 }

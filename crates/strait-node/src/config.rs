@@ -15,6 +15,10 @@ pub struct NodeConfig {
     pub node_id: u64,
     /// Where the gRPC server binds.
     pub listen: SocketAddr,
+    /// Where the Kinesis-compatible HTTP API binds, if it is served. The CLI's default is
+    /// 127.0.0.1:4567; [`NodeConfig::single`] leaves it off so that several nodes (tests,
+    /// the simulation) can run in one process without competing for the port.
+    pub kinesis_listen: Option<SocketAddr>,
     /// What peers and clients dial to reach this node (`host:port`).
     pub advertise: String,
     /// Where the node keeps its database.
@@ -40,6 +44,7 @@ impl NodeConfig {
         Self {
             node_id,
             listen,
+            kinesis_listen: None,
             advertise: listen.to_string(),
             data_dir,
             initial_cluster: BTreeMap::from([(node_id, listen.to_string())]),

@@ -7,7 +7,8 @@
 //!    │                                                    initial member
 //!    ├─ shard host ── supervisor: starts/stops shard groups as the metadata says
 //!    ├─ reconciler ── on the control leader: bootstrap, activate streams
-//!    └─ gRPC: StreamService (public) · NodeInternal · RaftTransport
+//!    ├─ gRPC: StreamService (public) · NodeInternal · RaftTransport
+//!    └─ Kinesis HTTP API (when `kinesis_listen` is set), over the same Operations
 //! ```
 //!
 //! Shutdown (SIGTERM, Ctrl-C): the server stops accepting and drains in-flight calls,
@@ -134,6 +135,20 @@ where
 {
     let node_id = config.node_id;
     let seed = environment.seed;
+    // Bound first, so a taken port fails the start before any Raft group runs.
+    let kinesis_listener = match config.kinesis_listen {
+        Some(address) => {
+            Some(
+                tokio::net::TcpListener::bind(address)
+                    .await
+                    .map_err(|source| NodeError::Bind {
+                        address: address.to_string(),
+                        source,
+                    })?,
+            )
+        }
+        None => None,
+    };
     let mut rng = StdRng::seed_from_u64(seed);
     let engine = environment.engine.clone();
     let flusher = Flusher::start(engine.clone(), environment.engine_flush_blocks);
@@ -232,6 +247,27 @@ where
 
     tracing::info!(node = node_id, listen = %config.listen, advertise = %config.advertise, "node serving");
     let (draining_tx, draining_rx) = watch::channel(false);
+    let kinesis = kinesis_listener.map(|listener| {
+        if let Ok(address) = listener.local_addr() {
+            tracing::info!(node = node_id, kinesis = %address, "kinesis api serving");
+        }
+        let mut draining = draining_rx.clone();
+        let kinesis_config = strait_kinesis::KinesisConfig {
+            default_account: config.default_account.clone(),
+            ..Default::default()
+        };
+        // Stops with the gRPC server: on the shutdown signal, or when the server ends and
+        // drops the sender.
+        let stopped = async move {
+            let _ = draining.wait_for(|d| *d).await;
+        };
+        tokio::spawn(strait_kinesis::serve(
+            listener,
+            operations.clone(),
+            kinesis_config,
+            stopped,
+        ))
+    });
     let public = StreamServiceServer::new(StreamServiceImpl::new(
         operations.clone(),
         config.default_account.clone(),
@@ -262,6 +298,13 @@ where
             let _ = draining_tx.send(true);
         });
     let result = server.await;
+    if let Some(kinesis) = kinesis {
+        match kinesis.await {
+            Ok(Err(error)) => tracing::warn!(error = %error, "kinesis api stopped with an error"),
+            Err(error) => tracing::warn!(error = %error, "kinesis api task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
 
     tracing::info!(node = node_id, "shutting down");
     let _ = stop_tx.send(true);

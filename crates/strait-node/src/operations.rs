@@ -208,9 +208,12 @@ impl Operations {
     ) -> StraitResult<StreamDescription> {
         let stream = self.stream(namespace, name)?;
         let view = self.control.view();
+        let horizon = stream.retention_horizon_ms(self.clock.now_ms());
         let shards = stream
             .shards
             .values()
+            // A closed shard whose every record has expired is gone.
+            .filter(|shard| shard.closed_at_ms.is_none_or(|closed| closed >= horizon))
             .map(|shard| {
                 let group = view.state.groups.get(&shard.group);
                 ShardDescription {
@@ -391,10 +394,13 @@ impl Operations {
         let now_ms = self.clock.now_ms();
         iterator_type.check_origin(stream.incarnation, shard, name, &namespace.account)?;
         iterator_type.check_timestamp(now_ms)?;
+        let horizon = stream.retention_horizon_ms(now_ms);
         let position = match iterator_type {
-            IteratorType::TrimHorizon => RecordPosition::START,
+            IteratorType::TrimHorizon if horizon == 0 => RecordPosition::START,
+            IteratorType::TrimHorizon => self.shards.find_timestamp(&group, horizon).await?,
             IteratorType::Latest => self.shards.tip(&group).await?.next_position(),
-            IteratorType::AtTimestamp(ts) => self.shards.find_timestamp(&group, ts).await?,
+            // A time before the retention horizon reads from the horizon.
+            IteratorType::AtTimestamp(ts) => self.shards.find_timestamp(&group, ts.max(horizon)).await?,
             other => other
                 .sequence_position()
                 .expect("infallible: the remaining types carry a sequence number"),
@@ -434,10 +440,25 @@ impl Operations {
         } else {
             limit.min(MAX_GET_RECORDS_LIMIT)
         };
-        let (records, tip) = self
+        let horizon = stream.retention_horizon_ms(now_ms);
+        let (mut records, mut tip) = self
             .shards
             .read(&group, token.position, limit as usize, MAX_GET_RECORDS_BYTES)
             .await?;
+        // Records past retention are never returned; an iterator left behind the horizon
+        // moves up to it.
+        if records.first().is_some_and(|r| r.arrival_ms < horizon) {
+            let from = self
+                .shards
+                .find_timestamp(&group, horizon)
+                .await?
+                .max(token.position);
+            (records, tip) = self
+                .shards
+                .read(&group, from, limit as usize, MAX_GET_RECORDS_BYTES)
+                .await?;
+            records.retain(|r| r.arrival_ms >= horizon);
+        }
         let next_position = records
             .last()
             .map(|r| r.position.successor())

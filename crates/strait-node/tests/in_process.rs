@@ -348,3 +348,136 @@ async fn three_nodes_in_one_process_route_and_replicate() {
             .unwrap();
     }
 }
+
+/// A clock the test moves by hand.
+#[derive(Default)]
+struct ManualClock(std::sync::atomic::AtomicU64);
+
+impl strait_raft::Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_hides_expired_records_and_closed_shards() {
+    const HOUR: u64 = 3_600_000;
+    let clock = std::sync::Arc::new(ManualClock::default());
+    clock.0.store(1_000 * HOUR, std::sync::atomic::Ordering::SeqCst);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listen = listener.local_addr().unwrap();
+    let config = NodeConfig::single(1, listen, std::path::PathBuf::from("/nonexistent"));
+    let environment = strait_node::NodeEnvironment {
+        engine: std::sync::Arc::new(strait_storage::MemoryEngine::new()),
+        engine_flush_blocks: false,
+        dialer: std::sync::Arc::new(strait_raft::network::TcpDialer::default()),
+        clock: clock.clone(),
+        seed: 7,
+        disk_path: None,
+    };
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let node = tokio::spawn(strait_node::serve_with(
+        config,
+        environment,
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let mut client = StreamServiceClient::new(
+        tonic::transport::Endpoint::from_shared(format!("http://{listen}"))
+            .unwrap()
+            .connect_lazy(),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !client
+        .cluster_status(pb::ClusterStatusRequest {})
+        .await
+        .is_ok_and(|s| s.get_ref().ready)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    create_active(&mut client, "r", 1).await;
+    let put = |data: &'static str| pb::PutRecordRequest {
+        stream: "r".into(),
+        partition_key: "k".into(),
+        data: bytes::Bytes::from_static(data.as_bytes()),
+        ..Default::default()
+    };
+    let read_from_trim_horizon = |mut client: Client, shard: &'static str| async move {
+        let iterator = client
+            .get_shard_iterator(pb::GetShardIteratorRequest {
+                stream: "r".into(),
+                shard_id: shard.into(),
+                shard_iterator_type: pb::ShardIteratorType::TrimHorizon as i32,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .shard_iterator;
+        client
+            .get_records(pb::GetRecordsRequest {
+                shard_iterator: iterator,
+                limit: 100,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .records
+            .into_iter()
+            .map(|r| String::from_utf8(r.data.to_vec()).unwrap())
+            .collect::<Vec<_>>()
+    };
+    client.put_record(put("old")).await.unwrap();
+    clock.0.fetch_add(2 * HOUR, std::sync::atomic::Ordering::SeqCst);
+    client.put_record(put("newer")).await.unwrap();
+    assert_eq!(
+        read_from_trim_horizon(client.clone(), "0").await,
+        vec!["old", "newer"]
+    );
+
+    // 23 hours after "old" arrived... and then 25: "old" expires, "newer" not yet.
+    clock.0.fetch_add(23 * HOUR, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(read_from_trim_horizon(client.clone(), "0").await, vec!["newer"]);
+    client
+        .split_shard(pb::SplitShardRequest {
+            stream: "r".into(),
+            shard_to_split: "0".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let shards = |mut client: Client| async move {
+        client
+            .list_shards(pb::ListShardsRequest {
+                stream: "r".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .shards
+            .into_iter()
+            .map(|s| s.shard_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        shards(client.clone()).await.len(),
+        3,
+        "the closed parent is listed while it holds records"
+    );
+    // 25 hours after the split, the parent's records have all expired and it is gone.
+    clock.0.fetch_add(25 * HOUR, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        read_from_trim_horizon(client.clone(), "0").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        shards(client.clone()).await,
+        vec!["shardId-000000000001", "shardId-000000000002"]
+    );
+    stop.send(()).unwrap();
+    node.await.unwrap().unwrap();
+}

@@ -34,6 +34,8 @@ const READY_POLL_INTERVAL: Duration = Duration::from_millis(250);
 struct DevNode {
     id: u64,
     address: String,
+    /// Where the node serves the Kinesis API.
+    kinesis_address: String,
     data_dir: PathBuf,
 }
 
@@ -111,17 +113,23 @@ pub async fn run(global: &GlobalArgs, args: DevArgs) -> anyhow::Result<ExitCode>
 
 /// Lays out the nodes: ids 1..=N on consecutive ports, each with its own data directory.
 fn plan(args: &DevArgs) -> anyhow::Result<Vec<DevNode>> {
-    let last_port = u64::from(args.base_port) + args.nodes - 1;
-    if args.base_port == 0 || last_port > u64::from(u16::MAX) {
-        return Err(usage(format!(
-            "--base-port {} leaves no room for {} nodes (ports must be 1-65535)",
-            args.base_port, args.nodes
-        )));
+    for (flag, base) in [
+        ("--base-port", args.base_port),
+        ("--kinesis-base-port", args.kinesis_base_port),
+    ] {
+        let last_port = u64::from(base) + args.nodes - 1;
+        if base == 0 || last_port > u64::from(u16::MAX) {
+            return Err(usage(format!(
+                "{flag} {base} leaves no room for {} nodes (ports must be 1-65535)",
+                args.nodes
+            )));
+        }
     }
     Ok((1..=args.nodes)
         .map(|id| DevNode {
             id,
             address: format!("127.0.0.1:{}", u64::from(args.base_port) + id - 1),
+            kinesis_address: format!("127.0.0.1:{}", u64::from(args.kinesis_base_port) + id - 1),
             data_dir: args.data_dir.join(format!("node-{id}")),
         })
         .collect())
@@ -142,6 +150,7 @@ fn spawn_node(
         .arg("serve")
         .args(["--node-id", &node.id.to_string()])
         .args(["--listen", &node.address])
+        .args(["--kinesis-listen", &node.kinesis_address])
         .args(["--initial-cluster", initial_cluster])
         .arg("--data-dir")
         .arg(&node.data_dir);
@@ -282,14 +291,19 @@ fn print_endpoints(nodes: &[DevNode]) {
     let mut text = format!("strait dev: {} node(s) ready\n", nodes.len());
     for (node, endpoint) in nodes.iter().zip(&endpoints) {
         text.push_str(&format!(
-            "  node {}  {}  data in {}\n",
+            "  node {}  {}  kinesis http://{}  data in {}\n",
             node.id,
             endpoint,
+            node.kinesis_address,
             node.data_dir.display()
         ));
     }
     text.push_str(&format!("use: --endpoint {}\n", endpoints.join(",")));
     text.push_str(&format!("  or: export STRAIT_ENDPOINT={}\n", endpoints.join(",")));
+    text.push_str(&format!(
+        "kinesis: aws kinesis --endpoint-url http://{} ...\n",
+        nodes.first().map_or("", |node| node.kinesis_address.as_str())
+    ));
     // A closed standard output must not bring the cluster down.
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
@@ -364,6 +378,7 @@ mod tests {
         DevArgs {
             nodes,
             base_port,
+            kinesis_base_port: 4567,
             data_dir: PathBuf::from("dev"),
             replication_factor: None,
             ready_timeout: Duration::from_secs(60),
@@ -376,6 +391,7 @@ mod tests {
         let addresses: Vec<&str> = nodes.iter().map(|n| n.address.as_str()).collect();
         assert_eq!(addresses, ["127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"]);
         assert_eq!(nodes[2].data_dir, PathBuf::from("dev/node-3"));
+        assert_eq!(nodes[2].kinesis_address, "127.0.0.1:4569");
     }
 
     #[test]
