@@ -7,6 +7,8 @@
 //!   and leader counts, with consistent hashing so that the choice moves little when
 //!   nodes come and go. Decided by the proposer and stored in the command, never
 //!   recomputed on apply.
+//! - [`settings`]: a stream's metadata-only settings (tags, enhanced fan-out consumers),
+//!   changed by [`ControlCommand::Settings`] and dropped with the stream.
 //! - [`state_machine`]: the openraft state machine around [`ControlState`], with
 //!   snapshots persisted in the node's engine.
 //!
@@ -14,9 +16,11 @@
 //! routing table locally and reads it without a network hop.
 
 pub mod placement;
+pub mod settings;
 pub mod state;
 pub mod state_machine;
 
+pub use settings::{ConsumerMeta, SettingsCommand, SettingsError, StreamSettings};
 pub use state::{
     ControlCommand, ControlError, ControlReply, ControlState, GroupMeta, NodeInfo, PlannedChild,
     ReshardIntent, ShardMeta, StreamKey, StreamMeta,

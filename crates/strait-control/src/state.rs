@@ -172,6 +172,11 @@ pub enum ControlCommand {
         endings: Vec<(ShardId, RecordPosition)>,
         now_ms: u64,
     },
+    /// Changes a stream's metadata-only settings (tags, consumers).
+    Settings {
+        key: StreamKey,
+        command: crate::settings::SettingsCommand,
+    },
 }
 
 impl std::fmt::Display for ControlCommand {
@@ -205,6 +210,7 @@ impl std::fmt::Display for ControlCommand {
             ControlCommand::CompleteReshard { key, intent, .. } => {
                 write!(f, "complete-reshard({}, intent {intent})", key.name)
             }
+            ControlCommand::Settings { key, .. } => write!(f, "settings({})", key.name),
         }
     }
 }
@@ -228,6 +234,8 @@ pub enum ControlError {
     NoSuchReshard,
     #[error("the children of a reshard do not cover exactly its parents")]
     ChildrenDoNotCoverParents,
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
 }
 
 /// What applying a command answered.
@@ -252,6 +260,9 @@ pub struct ControlState {
     pub next_incarnation: u64,
     /// Bumped by every change to which shard owns which hash keys.
     pub routing_version: u64,
+    /// Each stream's tags and consumers; a stream without any has no entry.
+    #[serde(default)]
+    pub settings: BTreeMap<StreamKey, crate::settings::StreamSettings>,
 }
 
 impl ControlState {
@@ -378,6 +389,7 @@ impl ControlState {
                 for shard in stream.shards.values() {
                     self.groups.remove(&shard.group);
                 }
+                self.settings.remove(key);
                 self.routing_version += 1;
                 Ok(ControlReply::Done)
             }
@@ -393,6 +405,18 @@ impl ControlState {
                 endings,
                 now_ms,
             } => self.complete_reshard(key, *intent, endings, *now_ms),
+            ControlCommand::Settings { key, command } => {
+                if !self.streams.contains_key(key) {
+                    return Err(ControlError::StreamNotFound(key.name.clone()));
+                }
+                let settings = self.settings.entry(key.clone()).or_default();
+                let result = settings.apply(command);
+                if settings.is_empty() {
+                    self.settings.remove(key);
+                }
+                result?;
+                Ok(ControlReply::Done)
+            }
             ControlCommand::SetRetention {
                 key,
                 retention_hours,

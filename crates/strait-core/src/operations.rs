@@ -6,6 +6,7 @@
 //! nothing of Raft, storage or routing, and this crate stays free of any runtime (the
 //! futures are plain `impl Future`).
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -13,8 +14,9 @@ use crate::error::StraitResult;
 use crate::iterator::IteratorType;
 use crate::record::Record;
 use crate::service::{
-    CreateStreamRequest, GetRecordsResponse, MergeShardsRequest, PutRecordResult, SplitShardRequest,
-    StreamDescription, UpdateRetentionRequest, UpdateShardCountRequest, UpdateShardCountResponse,
+    Consumer, CreateStreamRequest, GetRecordsResponse, MergeShardsRequest, PutRecordResult,
+    SplitShardRequest, StreamDescription, UpdateRetentionRequest, UpdateShardCountRequest,
+    UpdateShardCountResponse,
 };
 use crate::shard::ShardId;
 use crate::stream::{Namespace, StreamName};
@@ -101,4 +103,50 @@ pub trait StreamOperations: Send + Sync + 'static {
     /// The node's clock, in milliseconds since the Unix epoch (arrival times, iterator
     /// ages and timestamps in requests are compared with it).
     fn now_ms(&self) -> u64;
+
+    /// Adds tags to a stream, overwriting existing keys (at most 50 tags in all).
+    fn add_tags(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        tags: BTreeMap<String, String>,
+    ) -> impl Future<Output = StraitResult<()>> + Send;
+
+    /// Removes tags from a stream; unknown keys are ignored.
+    fn remove_tags(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        keys: Vec<String>,
+    ) -> impl Future<Output = StraitResult<()>> + Send;
+
+    /// A stream's tags, in key order.
+    fn list_tags(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+    ) -> impl Future<Output = StraitResult<BTreeMap<String, String>>> + Send;
+
+    /// Registers an enhanced fan-out consumer on a stream.
+    fn register_consumer(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        name: &str,
+    ) -> impl Future<Output = StraitResult<Consumer>> + Send;
+
+    /// Deregisters a consumer.
+    fn deregister_consumer(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        name: &str,
+    ) -> impl Future<Output = StraitResult<()>> + Send;
+
+    /// A stream's consumers, in name order.
+    fn list_consumers(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+    ) -> impl Future<Output = StraitResult<Vec<Consumer>>> + Send;
 }

@@ -454,6 +454,41 @@ pub enum RetentionChange {
     Decrease,
 }
 
+// -------------------------------------------------------------------------------------------
+// Metadata-only settings: tags and enhanced fan-out consumers.
+// -------------------------------------------------------------------------------------------
+
+/// An enhanced fan-out consumer registered on a stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consumer {
+    /// The consumer's name, unique within the stream.
+    pub name: String,
+    /// The stream's ARN.
+    pub stream_arn: String,
+    /// When the consumer was registered, in milliseconds since the Unix epoch.
+    pub created_at_ms: u64,
+}
+
+impl Consumer {
+    /// Returns the consumer's ARN: `<stream ARN>/consumer/<name>:<registration epoch seconds>`.
+    pub fn arn(&self) -> String {
+        format!(
+            "{}/consumer/{}:{}",
+            self.stream_arn,
+            self.name,
+            self.created_at_ms / 1000
+        )
+    }
+
+    /// Splits a consumer ARN into the stream ARN, the consumer name and the registration
+    /// time in seconds; `None` if it does not have the consumer ARN's shape.
+    pub fn parse_arn(arn: &str) -> Option<(&str, &str, u64)> {
+        let (stream_arn, rest) = arn.rsplit_once("/consumer/")?;
+        let (name, seconds) = rest.rsplit_once(':')?;
+        Some((stream_arn, name, seconds.parse().ok()?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

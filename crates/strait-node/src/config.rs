@@ -36,6 +36,8 @@ pub struct NodeConfig {
     pub min_free_disk_bytes: u64,
     /// sled's page cache.
     pub cache_bytes: u64,
+    /// How often the node trims records past retention from the shards it leads.
+    pub trim_interval: std::time::Duration,
 }
 
 impl NodeConfig {
@@ -53,6 +55,7 @@ impl NodeConfig {
             raft: RaftTuning::default(),
             min_free_disk_bytes: 256 << 20,
             cache_bytes: 64 << 20,
+            trim_interval: std::time::Duration::from_secs(10),
         }
     }
 

@@ -12,6 +12,7 @@
 //! - [`operations`]: the operations both front doors call.
 //! - [`reshard`]: split and merge (intent, seal, switch); [`scaling`]: UpdateShardCount as
 //!   a plan of splits and merges.
+//! - [`settings_ops`]: tags and consumers, kept in the control plane.
 //! - [`reconciler`]: what the control leader drives (bootstrap, stream activation).
 //! - [`status`]: cluster status and readiness.
 //! - [`grpc`]: the gRPC services.
@@ -31,6 +32,7 @@ pub mod reshard;
 pub mod retention;
 pub mod scaling;
 mod service_impl;
+pub mod settings_ops;
 pub mod shard_access;
 pub mod shards;
 pub mod status;

@@ -223,7 +223,13 @@ where
 
     let supervisor = tokio::spawn(DeterministicRng::<TokioRuntime>::scope(
         seed.wrapping_add(1),
-        supervise(host.clone(), control.clone(), stop_rx.clone()),
+        supervise(
+            host.clone(),
+            control.clone(),
+            clock.clone(),
+            config.trim_interval,
+            stop_rx.clone(),
+        ),
     ));
     let initial: Vec<NodeInfo> = config
         .initial_cluster
@@ -318,16 +324,28 @@ where
     result.map_err(NodeError::from)
 }
 
-/// Keeps the hosted shard groups in line with the metadata.
-async fn supervise(host: Arc<ShardHost>, control: ControlHandle, mut stop: watch::Receiver<bool>) {
+/// Keeps the hosted shard groups in line with the metadata, and trims expired records
+/// of the groups this node leads.
+async fn supervise(
+    host: Arc<ShardHost>,
+    control: ControlHandle,
+    clock: Arc<dyn Clock>,
+    trim_interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut view = control.watch();
+    let mut last_trim = tokio::time::Instant::now();
     loop {
         let current = view.borrow_and_update().clone();
         host.reconcile(&current).await;
+        if last_trim.elapsed() >= trim_interval {
+            last_trim = tokio::time::Instant::now();
+            host.trim_expired(&current, clock.now_ms()).await;
+        }
         tokio::select! {
             _ = stop.changed() => return,
             _ = view.changed() => {}
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep(trim_interval.min(Duration::from_secs(1))) => {}
         }
     }
 }

@@ -1,10 +1,12 @@
 //! [`StreamOperations`] for the node: the one implementation both front doors call.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use strait_core::service::{
-    CreateStreamRequest, GetRecordsResponse, MergeShardsRequest, PutRecordResult, SplitShardRequest,
-    StreamDescription, UpdateRetentionRequest, UpdateShardCountRequest, UpdateShardCountResponse,
+    Consumer, CreateStreamRequest, GetRecordsResponse, MergeShardsRequest, PutRecordResult,
+    SplitShardRequest, StreamDescription, UpdateRetentionRequest, UpdateShardCountRequest,
+    UpdateShardCountResponse,
 };
 use strait_core::{IteratorType, Namespace, Record, ShardId, StraitResult, StreamName, StreamOperations};
 
@@ -85,5 +87,57 @@ impl StreamOperations for Operations {
 
     fn now_ms(&self) -> u64 {
         self.clock().now_ms()
+    }
+
+    async fn add_tags(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        tags: BTreeMap<String, String>,
+    ) -> StraitResult<()> {
+        Operations::add_tags(self, namespace, stream, tags).await
+    }
+
+    async fn remove_tags(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        keys: Vec<String>,
+    ) -> StraitResult<()> {
+        Operations::remove_tags(self, namespace, stream, keys).await
+    }
+
+    async fn list_tags(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+    ) -> StraitResult<BTreeMap<String, String>> {
+        Operations::list_tags(self, namespace, stream)
+    }
+
+    async fn register_consumer(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        name: &str,
+    ) -> StraitResult<Consumer> {
+        Operations::register_consumer(self, namespace, stream, name).await
+    }
+
+    async fn deregister_consumer(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        name: &str,
+    ) -> StraitResult<()> {
+        Operations::deregister_consumer(self, namespace, stream, name).await
+    }
+
+    async fn list_consumers(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+    ) -> StraitResult<Vec<Consumer>> {
+        Operations::list_consumers(self, namespace, stream)
     }
 }

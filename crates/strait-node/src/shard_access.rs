@@ -493,6 +493,8 @@ pub fn tip_to_proto(tip: &ShardTip) -> strait_proto::internal::ShardTip {
         last_record_offset: tip.last_record.map(|p| p.offset).unwrap_or(0),
         last_arrival_ms: tip.last_arrival_ms,
         sealed_at: tip.sealed_at,
+        first_retained_index: tip.first_retained.index,
+        first_retained_offset: tip.first_retained.offset,
     }
 }
 
@@ -505,5 +507,6 @@ pub fn tip_from_proto(tip: strait_proto::internal::ShardTip) -> ShardTip {
             .map(|index| RecordPosition::new(index, tip.last_record_offset)),
         last_arrival_ms: tip.last_arrival_ms,
         sealed_at: tip.sealed_at,
+        first_retained: RecordPosition::new(tip.first_retained_index, tip.first_retained_offset),
     }
 }

@@ -17,7 +17,7 @@ use strait_control::{ControlView, GroupMeta};
 use strait_raft::config::RaftTuning;
 use strait_raft::log_store::{AppliedFloor, LogStore};
 use strait_raft::network::{GroupNetworkFactory, GroupRegistry, PeerRouter, RaftGroupRpc};
-use strait_raft::shard::{ShardBatcher, ShardRaft, ShardReader, ShardStateMachine};
+use strait_raft::shard::{ShardBatcher, ShardCommand, ShardRaft, ShardReader, ShardStateMachine};
 use strait_raft::{Clock, GroupId};
 use strait_storage::keys::{self, Family, StateKey};
 use strait_storage::{Flusher, KvEngine, WriteBatch};
@@ -49,7 +49,12 @@ pub struct ShardHost {
     shards: Mutex<BTreeMap<GroupId, Arc<LocalShard>>>,
     /// Groups with data on this node that are not running (found at start-up).
     dormant: Mutex<BTreeSet<GroupId>>,
+    /// The retention horizon each led group was last trimmed to.
+    last_trim: Mutex<BTreeMap<GroupId, u64>>,
 }
+
+/// Trims wait until the horizon moved at least this far, so a trim entry is rare.
+const MIN_TRIM_STEP_MS: u64 = 60_000;
 
 impl ShardHost {
     pub fn new(
@@ -72,6 +77,7 @@ impl ShardHost {
             tuning,
             shards: Mutex::new(BTreeMap::new()),
             dormant: Mutex::new(dormant),
+            last_trim: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -198,6 +204,45 @@ impl ShardHost {
                 tracing::info!(%group, "shard group removed and its data deleted");
             }
             Err(e) => tracing::error!(%group, error = %e, "deleting shard group data failed"),
+        }
+    }
+
+    /// Proposes a trim on every shard this node leads whose stream's retention horizon
+    /// moved since the last trim here. Every replica applies the same cut.
+    pub async fn trim_expired(&self, view: &ControlView, now_ms: u64) {
+        for shard in self.all() {
+            if shard.leader() != Some(self.node_id) {
+                continue;
+            }
+            let Some(meta) = view.state.groups.get(&shard.group.0) else {
+                continue;
+            };
+            let Some(stream) = view.state.streams.get(&meta.stream) else {
+                continue;
+            };
+            let horizon = stream.retention_horizon_ms(now_ms);
+            let previous = self
+                .last_trim
+                .lock()
+                .expect("shard host lock")
+                .get(&shard.group)
+                .copied();
+            if horizon == 0 || previous.is_some_and(|p| horizon < p + MIN_TRIM_STEP_MS) {
+                continue;
+            }
+            match shard
+                .raft
+                .client_write(ShardCommand::Trim { before_ms: horizon })
+                .await
+            {
+                Ok(_) => {
+                    self.last_trim
+                        .lock()
+                        .expect("shard host lock")
+                        .insert(shard.group, horizon);
+                }
+                Err(e) => tracing::debug!(group = %shard.group, error = %e, "trim not committed"),
+            }
         }
     }
 

@@ -366,7 +366,8 @@ async fn retention_hides_expired_records_and_closed_shards() {
     clock.0.store(1_000 * HOUR, std::sync::atomic::Ordering::SeqCst);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let listen = listener.local_addr().unwrap();
-    let config = NodeConfig::single(1, listen, std::path::PathBuf::from("/nonexistent"));
+    let mut config = NodeConfig::single(1, listen, std::path::PathBuf::from("/nonexistent"));
+    config.trim_interval = Duration::from_millis(100);
     let environment = strait_node::NodeEnvironment {
         engine: std::sync::Arc::new(strait_storage::MemoryEngine::new()),
         engine_flush_blocks: false,
@@ -478,6 +479,41 @@ async fn retention_hides_expired_records_and_closed_shards() {
         shards(client.clone()).await,
         vec!["shardId-000000000001", "shardId-000000000002"]
     );
+    // The leader trims the expired records: the replica's own first retained position
+    // moves past them.
+    let status = client
+        .cluster_status(pb::ClusterStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let parent = status
+        .groups
+        .iter()
+        .find(|g| g.shard_id == "shardId-000000000000")
+        .unwrap();
+    let mut internal = strait_proto::internal::node_internal_client::NodeInternalClient::new(
+        tonic::transport::Endpoint::from_shared(format!("http://{listen}"))
+            .unwrap()
+            .connect_lazy(),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let tip = internal
+            .get_shard_tip(strait_proto::internal::ShardTipRequest {
+                group_id: parent.group_id,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if tip.first_retained_index > 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "expired records never trimmed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     stop.send(()).unwrap();
     node.await.unwrap().unwrap();
 }

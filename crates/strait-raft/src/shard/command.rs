@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use strait_core::RecordPosition;
 
 /// What a shard's log entry carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -11,6 +12,11 @@ pub enum ShardCommand {
     Append(AppendBatch),
     /// Closes the shard: no later `Append` is accepted and its last position is fixed.
     Seal,
+    /// Expires every record that arrived before `before_ms` (the stream's retention
+    /// horizon as the leader saw it). Replicas apply the same cut, so every replica stops
+    /// serving the same records; each deletes them from disk once its Raft log no longer
+    /// needs the entries.
+    Trim { before_ms: u64 },
 }
 
 impl std::fmt::Display for ShardCommand {
@@ -23,6 +29,7 @@ impl std::fmt::Display for ShardCommand {
                 batch.record_count()
             ),
             ShardCommand::Seal => f.write_str("seal"),
+            ShardCommand::Trim { before_ms } => write!(f, "trim(before {before_ms} ms)"),
         }
     }
 }
@@ -66,6 +73,8 @@ pub enum ShardReply {
     Appended(Vec<BatchOutcome>),
     /// The shard is sealed; its last record is before `next_index`.
     Sealed { next_index: u64 },
+    /// Records before this position are expired.
+    Trimmed { first_retained: RecordPosition },
     /// Blank and membership entries answer nothing.
     None,
 }

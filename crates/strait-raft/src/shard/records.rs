@@ -57,9 +57,9 @@ impl ShardReader {
         self.tip.clone()
     }
 
-    /// The oldest retained position.
+    /// The oldest position not expired by a trim.
     pub fn trim_horizon(&self) -> RecordPosition {
-        RecordPosition::START
+        self.tip().first_retained
     }
 
     /// Reads up to `limit` records at or after `from`, stopping once `max_bytes` of data
@@ -70,6 +70,7 @@ impl ShardReader {
         if let Some(seal) = tip.sealed_at {
             last_index = last_index.min(seal.saturating_sub(1));
         }
+        let from = from.max(tip.first_retained);
         let mut out = Vec::new();
         if limit == 0 || from.index > last_index {
             return Ok(out);

@@ -55,6 +55,12 @@ pub(crate) struct ShardMeta {
     pub last_record: Option<RecordPosition>,
     /// Log index of the seal entry once the shard is closed.
     pub sealed_at: Option<u64>,
+    /// Records before this position have expired (retention).
+    #[serde(default)]
+    pub first_retained: RecordPosition,
+    /// The arrival-time cut of the last trim.
+    #[serde(default)]
+    pub trimmed_before_ms: u64,
 }
 
 /// Facts about one entry that differ from its payload.
@@ -90,6 +96,8 @@ pub struct ShardTip {
     pub last_record: Option<RecordPosition>,
     pub last_arrival_ms: u64,
     pub sealed_at: Option<u64>,
+    /// The first position not expired by retention.
+    pub first_retained: RecordPosition,
 }
 
 impl ShardTip {
@@ -182,6 +190,7 @@ impl ShardStateMachine {
             last_record: self.meta.last_record,
             last_arrival_ms: self.meta.last_arrival_ms,
             sealed_at: self.meta.sealed_at,
+            first_retained: self.meta.first_retained,
         });
     }
 
@@ -191,18 +200,17 @@ impl ShardStateMachine {
         command: &ShardCommand,
         batch: &mut WriteBatch,
     ) -> io::Result<ShardReply> {
-        if let Some(seal) = self.meta.sealed_at {
-            return Ok(match command {
-                ShardCommand::Append(append) => {
-                    ShardReply::Appended(vec![BatchOutcome::ShardSealed; append.producers.len()])
-                }
-                ShardCommand::Seal => ShardReply::Sealed { next_index: seal },
-            });
-        }
         let append = match command {
+            ShardCommand::Trim { before_ms } => return self.trim(*before_ms, batch),
             ShardCommand::Seal => {
-                self.meta.sealed_at = Some(index);
-                return Ok(ShardReply::Sealed { next_index: index });
+                let seal = *self.meta.sealed_at.get_or_insert(index);
+                return Ok(ShardReply::Sealed { next_index: seal });
+            }
+            ShardCommand::Append(append) if self.meta.sealed_at.is_some() => {
+                return Ok(ShardReply::Appended(vec![
+                    BatchOutcome::ShardSealed;
+                    append.producers.len()
+                ]));
             }
             ShardCommand::Append(append) => append,
         };
@@ -268,6 +276,69 @@ impl ShardStateMachine {
         }
         self.expire_producers(arrival_ms, batch);
         Ok(ShardReply::Appended(outcomes))
+    }
+
+    /// Expires records that arrived before `before_ms`: the cut is the first entry whose
+    /// arrival is at or after it (every replica finds the same one in its arrival index).
+    /// Entries below the cut are deleted only where the Raft log has been purged past
+    /// them, since Raft may still need to send unpurged entries to a lagging follower.
+    fn trim(&mut self, before_ms: u64, batch: &mut WriteBatch) -> io::Result<ShardReply> {
+        if before_ms <= self.meta.trimmed_before_ms {
+            return Ok(ShardReply::Trimmed {
+                first_retained: self.meta.first_retained,
+            });
+        }
+        let group = self.group.0;
+        let (_, arrival_end) = keys::group_range(Family::Arrival, group);
+        let cut = match self
+            .engine
+            .scan(&keys::arrival(group, before_ms, 0), &arrival_end)
+            .next()
+        {
+            Some(pair) => {
+                let (k, _) = pair?;
+                let (_, index) =
+                    keys::arrival_parts(&k).ok_or_else(|| io::Error::other("malformed arrival key"))?;
+                RecordPosition::new(index, 0)
+            }
+            // Nothing arrived at or after the cut: everything stored so far expires.
+            None => match self.meta.last_record {
+                Some(last) => RecordPosition::new(last.index + 1, 0),
+                None => self.meta.first_retained,
+            },
+        };
+        self.meta.first_retained = self.meta.first_retained.max(cut);
+        self.meta.trimmed_before_ms = before_ms;
+
+        let purged: Option<LogId> = match self.engine.get(&keys::state(group, StateKey::Purged))? {
+            Some(v) => Some(codec::decode_stored(&v)?),
+            None => None,
+        };
+        if let Some(purged) = purged {
+            let delete_below = self.meta.first_retained.index.min(purged.index() + 1);
+            let (log_start, _) = keys::group_range(Family::Log, group);
+            for pair in self.engine.scan(&log_start, &keys::log(group, delete_below)) {
+                batch.delete(pair?.0);
+            }
+            let (meta_start, _) = keys::group_range(Family::EntryMeta, group);
+            for pair in self
+                .engine
+                .scan(&meta_start, &keys::entry_meta(group, delete_below))
+            {
+                batch.delete(pair?.0);
+            }
+            let (arrival_start, _) = keys::group_range(Family::Arrival, group);
+            for pair in self.engine.scan(&arrival_start, &arrival_end) {
+                let (k, _) = pair?;
+                match keys::arrival_parts(&k) {
+                    Some((_, index)) if index < delete_below => batch.delete(k),
+                    _ => break,
+                }
+            }
+        }
+        Ok(ShardReply::Trimmed {
+            first_retained: self.meta.first_retained,
+        })
     }
 
     fn expire_producers(&mut self, now_ms: u64, batch: &mut WriteBatch) {
@@ -744,5 +815,39 @@ mod tests {
         // Records before the damaged entry are still served on their own.
         let before = h.reader().read(RecordPosition::START, 1, usize::MAX).unwrap();
         assert_eq!(before.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_trim_expires_records_by_arrival_and_deletes_purged_entries() {
+        let mut h = Harness::new();
+        h.apply(append(100, &[(1, 1, &["a"])])).await;
+        h.apply(append(200, &[(1, 2, &["b"])])).await;
+        h.apply(append(300, &[(1, 3, &["c"])])).await;
+        // Raft purged its log up to entry 1 only.
+        let purged = LogId::new(LeaderId { term: 1, node_id: 1 }, 1);
+        let mut batch = WriteBatch::new();
+        batch.put(
+            keys::state(1, StateKey::Purged),
+            codec::encode_stored(&purged).unwrap(),
+        );
+        h.engine.write(batch).unwrap();
+
+        h.apply(ShardCommand::Trim { before_ms: 250 }).await;
+        let data: Vec<String> = h.read_all().into_iter().map(|r| r.1).collect();
+        assert_eq!(data, vec!["c"], "records before the cut are no longer served");
+        assert_eq!(h.reader().trim_horizon(), RecordPosition::new(3, 0));
+        assert!(
+            h.engine.get(&keys::log(1, 1)).unwrap().is_none(),
+            "a purged, expired entry is deleted"
+        );
+        assert!(
+            h.engine.get(&keys::log(1, 2)).unwrap().is_some(),
+            "an expired entry Raft may still send stays on disk (but hidden)"
+        );
+        // A trim that cuts nothing new changes nothing; one past everything expires all.
+        h.apply(ShardCommand::Trim { before_ms: 250 }).await;
+        assert_eq!(h.read_all().len(), 1);
+        h.apply(ShardCommand::Trim { before_ms: 1_000 }).await;
+        assert!(h.read_all().is_empty());
     }
 }
