@@ -97,10 +97,7 @@ async fn run(raft: ShardRaft, clock: Arc<dyn Clock>, mut rx: mpsc::Receiver<Pend
             pending.push(next);
         }
         let (batches, replies): (Vec<_>, Vec<_>) = pending.into_iter().map(|p| (p.batch, p.reply)).unzip();
-        let command = ShardCommand::Append(AppendBatch {
-            arrival_ms: clock.now_ms(),
-            producers: batches,
-        });
+        let command = ShardCommand::Append(AppendBatch::new(clock.now_ms(), batches));
         let raft = raft.clone();
         tokio::spawn(async move {
             let result = raft.client_write(command).await;

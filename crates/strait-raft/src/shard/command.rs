@@ -41,11 +41,39 @@ pub struct AppendBatch {
     /// apply `max(arrival_ms, previous arrival)` so arrival times never go backwards.
     pub arrival_ms: u64,
     pub producers: Vec<ProducerBatch>,
+    /// CRC32C of the records (see [`AppendBatch::compute_checksum`]), set by the leader
+    /// when it proposes the entry and verified by every replica before applying it, so a
+    /// batch damaged between the leader's memory and a replica's disk is never stored as
+    /// good data. (Stored entries carry a checksum of their own as well.)
+    pub checksum: u32,
 }
 
 impl AppendBatch {
+    /// A batch of `producers` stamped with `arrival_ms` and its checksum.
+    pub fn new(arrival_ms: u64, producers: Vec<ProducerBatch>) -> Self {
+        let mut batch = Self {
+            arrival_ms,
+            producers,
+            checksum: 0,
+        };
+        batch.checksum = batch.compute_checksum();
+        batch
+    }
+
     pub fn record_count(&self) -> usize {
         self.producers.iter().map(|p| p.records.len()).sum()
+    }
+
+    /// CRC32C over every record's partition key and data, with their lengths, in order.
+    pub fn compute_checksum(&self) -> u32 {
+        let mut crc = 0;
+        for record in self.producers.iter().flat_map(|p| &p.records) {
+            for part in [record.partition_key.as_bytes(), record.data.as_ref()] {
+                crc = crc32c::crc32c_append(crc, &(part.len() as u32).to_be_bytes());
+                crc = crc32c::crc32c_append(crc, part);
+            }
+        }
+        crc
     }
 }
 

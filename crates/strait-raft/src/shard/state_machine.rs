@@ -214,6 +214,20 @@ impl ShardStateMachine {
             }
             ShardCommand::Append(append) => append,
         };
+        let computed = append.compute_checksum();
+        if computed != append.checksum {
+            tracing::error!(
+                group = self.group.0,
+                index,
+                stored = append.checksum,
+                computed,
+                "record batch failed its checksum; stopping this replica of the group"
+            );
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("record batch at index {index} failed its checksum"),
+            ));
+        }
 
         let arrival_ms = append.arrival_ms.max(self.meta.last_arrival_ms);
         let mut entry_meta = EntryMeta {
@@ -633,9 +647,9 @@ mod tests {
     use crate::shard::records::ShardReader;
 
     fn append(arrival_ms: u64, batches: &[(u64, u64, &[&str])]) -> ShardCommand {
-        ShardCommand::Append(AppendBatch {
+        ShardCommand::Append(AppendBatch::new(
             arrival_ms,
-            producers: batches
+            batches
                 .iter()
                 .map(|(producer, sequence, records)| ProducerBatch {
                     producer: *producer,
@@ -649,7 +663,7 @@ mod tests {
                         .collect(),
                 })
                 .collect(),
-        })
+        ))
     }
 
     /// A shard on a memory engine; entries are written to the log keys as the log
@@ -848,6 +862,22 @@ mod tests {
         h.apply(ShardCommand::Trim { before_ms: 250 }).await;
         assert_eq!(h.read_all().len(), 1);
         h.apply(ShardCommand::Trim { before_ms: 1_000 }).await;
+        assert!(h.read_all().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_batch_damaged_in_transit_is_never_applied() {
+        let mut h = Harness::new();
+        let ShardCommand::Append(mut batch) = append(100, &[(1, 1, &["intact"])]) else {
+            unreachable!()
+        };
+        batch.producers[0].records[0].data = Bytes::from_static(b"damaged");
+        let entry: Entry<LeaderId<u64, u64>, _> = Entry {
+            log_id: LogId::new(LeaderId { term: 1, node_id: 1 }, 1),
+            payload: EntryPayload::Normal(ShardCommand::Append(batch)),
+        };
+        let result = h.sm.apply(futures::stream::iter(vec![Ok((entry, None))])).await;
+        assert_eq!(result.unwrap_err().kind(), io::ErrorKind::InvalidData);
         assert!(h.read_all().is_empty());
     }
 }
