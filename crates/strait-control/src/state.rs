@@ -386,7 +386,9 @@ impl ControlState {
                     .streams
                     .remove(key)
                     .ok_or_else(|| ControlError::StreamNotFound(key.name.clone()))?;
-                for shard in stream.shards.values() {
+                // The children of a reshard in flight have groups too.
+                let children = stream.reshard.iter().flat_map(|r| r.children.iter());
+                for shard in stream.shards.values().chain(children) {
                     self.groups.remove(&shard.group);
                 }
                 self.settings.remove(key);

@@ -7,8 +7,8 @@ use std::time::Duration;
 use openraft::rt::WatchReceiver;
 use strait_control::{ControlCommand, ControlRaft, ControlReply, ControlView};
 use strait_core::StraitError;
-use strait_proto::internal::ControlProposal;
 use strait_proto::internal::node_internal_client::NodeInternalClient;
+use strait_proto::internal::{ControlProposal, ControlReadIndexRequest};
 use strait_raft::codec;
 use strait_raft::network::PeerRouter;
 use tokio::sync::watch;
@@ -104,6 +104,46 @@ impl ControlHandle {
                     "control leader {leader} timed out"
                 )))
             }
+        }
+    }
+
+    /// The control leader's read index: the metadata up to it includes every change
+    /// committed before this call.
+    pub async fn read_index(&self) -> Result<u64, StraitError> {
+        match self
+            .raft
+            .ensure_linearizable(openraft::ReadPolicy::ReadIndex)
+            .await
+        {
+            Ok(read) => return Ok(read.index()),
+            Err(e) => {
+                let Some(leader) = e.forward_to_leader().and_then(|f| f.leader_id) else {
+                    return Err(StraitError::unavailable(format!("no control-plane leader: {e}")));
+                };
+                let channel = self
+                    .router
+                    .channel(leader)
+                    .map_err(|e| StraitError::unavailable(e.to_string()))?;
+                let mut client = NodeInternalClient::new(channel);
+                let call = client.control_read_index(ControlReadIndexRequest {});
+                match tokio::time::timeout(Duration::from_secs(2), call).await {
+                    Ok(Ok(response)) => Ok(response.into_inner().index),
+                    Ok(Err(status)) => Err(StraitError::unavailable(status.message().to_string())),
+                    Err(_) => Err(StraitError::unavailable(format!(
+                        "control leader {leader} timed out"
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// Brings this node's metadata up to date with everything committed so far. Used
+    /// when a request names something this node does not know yet, so that a stream
+    /// created (or activated) through another node is visible here right after.
+    pub async fn catch_up(&self) {
+        match self.read_index().await {
+            Ok(index) => self.wait_applied(index).await,
+            Err(e) => tracing::debug!(error = %e, "cannot catch up with the control leader"),
         }
     }
 

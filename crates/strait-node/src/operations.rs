@@ -89,24 +89,34 @@ impl Operations {
         &self.shards
     }
 
-    fn stream(&self, namespace: &Namespace, name: &StreamName) -> StraitResult<StreamMeta> {
+    /// The stream as this node's metadata has it, without waiting.
+    fn lookup_stream(&self, namespace: &Namespace, name: &StreamName) -> Option<StreamMeta> {
         let key = StreamKey {
             namespace: namespace.clone(),
             name: name.clone(),
         };
-        self.control
-            .view()
-            .state
-            .streams
-            .get(&key)
-            .cloned()
+        self.control.view().state.streams.get(&key).cloned()
+    }
+
+    /// The stream, catching up with the control leader first when this node does not know
+    /// it yet: a stream created through another node is visible here right after.
+    async fn stream(&self, namespace: &Namespace, name: &StreamName) -> StraitResult<StreamMeta> {
+        if let Some(stream) = self.lookup_stream(namespace, name) {
+            return Ok(stream);
+        }
+        self.control.catch_up().await;
+        self.lookup_stream(namespace, name)
             .ok_or_else(|| StraitError::stream_not_found(name, &namespace.account))
     }
 
     /// A stream that accepts reads and writes: ACTIVE or UPDATING (CREATING is not found
     /// yet, as in Kinesis).
-    fn data_stream(&self, namespace: &Namespace, name: &StreamName) -> StraitResult<StreamMeta> {
-        let stream = self.stream(namespace, name)?;
+    async fn data_stream(&self, namespace: &Namespace, name: &StreamName) -> StraitResult<StreamMeta> {
+        let mut stream = self.stream(namespace, name).await?;
+        if !stream.status.accepts_data_operations() {
+            self.control.catch_up().await;
+            stream = self.stream(namespace, name).await?;
+        }
         if !stream.status.accepts_data_operations() {
             return Err(StraitError::stream_not_found(name, &namespace.account));
         }
@@ -190,7 +200,7 @@ impl Operations {
     }
 
     pub async fn delete_stream(&self, namespace: &Namespace, name: &StreamName) -> StraitResult<()> {
-        self.stream(namespace, name)?;
+        self.stream(namespace, name).await?;
         let key = StreamKey {
             namespace: namespace.clone(),
             name: name.clone(),
@@ -206,7 +216,7 @@ impl Operations {
         namespace: &Namespace,
         name: &StreamName,
     ) -> StraitResult<StreamDescription> {
-        let stream = self.stream(namespace, name)?;
+        let stream = self.stream(namespace, name).await?;
         let view = self.control.view();
         let horizon = stream.retention_horizon_ms(self.clock.now_ms());
         let shards = stream
@@ -277,7 +287,7 @@ impl Operations {
         records: Vec<Record>,
         producer: Option<(u64, u64)>,
     ) -> StraitResult<Vec<PutRecordResult>> {
-        self.data_stream(namespace, name)?;
+        self.data_stream(namespace, name).await?;
         if let Some(disk) = &self.disk {
             disk.check_writable()?;
         }
@@ -290,7 +300,7 @@ impl Operations {
         // answers that the routing is stale sends its records to the next round, after
         // this node's metadata caught up.
         for _ in 0..MAX_ROUTING_ROUNDS {
-            let stream = self.data_stream(namespace, name)?;
+            let stream = self.data_stream(namespace, name).await?;
             let routing_version = self.control.view().state.routing_version;
             let mut by_shard: BTreeMap<ShardId, Vec<usize>> = BTreeMap::new();
             for &i in &pending {
@@ -389,7 +399,7 @@ impl Operations {
         shard: ShardId,
         iterator_type: IteratorType,
     ) -> StraitResult<String> {
-        let stream = self.data_stream(namespace, name)?;
+        let stream = self.data_stream(namespace, name).await?;
         let (_, group) = self.group(&stream, shard)?;
         let now_ms = self.clock.now_ms();
         iterator_type.check_origin(stream.incarnation, shard, name, &namespace.account)?;
@@ -429,6 +439,7 @@ impl Operations {
         )?;
         let stream = self
             .data_stream(&token.namespace, &token.stream)
+            .await
             .ok()
             .filter(|s| s.incarnation == token.incarnation)
             .ok_or_else(|| {
@@ -526,7 +537,7 @@ impl Operations {
             ShardIteratorToken::decode(iterator, &view.state.iterator_secret, self.clock.now_ms())
                 .ok()
                 .and_then(|token| {
-                    let stream = self.stream(&token.namespace, &token.stream).ok()?;
+                    let stream = self.lookup_stream(&token.namespace, &token.stream)?;
                     let (_, group) = self.group(&stream, token.shard).ok()?;
                     Some((token.position, self.shards.local_tip(&group)?))
                 });
@@ -567,7 +578,7 @@ impl Operations {
 
     /// Whether a stream exists and is ACTIVE (used by waiters).
     pub fn stream_status(&self, namespace: &Namespace, name: &StreamName) -> Option<StreamStatus> {
-        self.stream(namespace, name).ok().map(|s| s.status)
+        self.lookup_stream(namespace, name).map(|s| s.status)
     }
 }
 

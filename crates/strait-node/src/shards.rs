@@ -174,15 +174,10 @@ impl ShardHost {
                         .map(|n| (*id, BasicNode::new(&n.address)))
                 })
                 .collect();
-            match raft.initialize(members).await {
-                // Elect at once rather than after an election timeout: a new stream or a
-                // reshard's children should take writes within milliseconds.
-                Ok(()) => {
-                    if let Err(e) = raft.trigger().elect(false).await {
-                        tracing::debug!(%group, error = %e, "immediate election not started");
-                    }
-                }
-                Err(e) => tracing::debug!(%group, error = %e, "shard group already initialized"),
+            // Initializing starts an election at once, so a new stream or a reshard's
+            // children take writes within milliseconds rather than an election timeout.
+            if let Err(e) = raft.initialize(members).await {
+                tracing::debug!(%group, error = %e, "shard group already initialized");
             }
         }
         tracing::info!(%group, stream = %meta.stream.name, shard = %meta.shard, "shard group started");

@@ -7,9 +7,9 @@ use strait_core::RecordPosition;
 use strait_proto::internal::node_internal_server::NodeInternal;
 use strait_proto::internal::{
     AppendRecordsRequest, AppendRecordsResponse, ControlProposal, ControlProposalResult,
-    FindTimestampRequest, FindTimestampResponse, GroupLeader, GroupLeadersRequest, GroupLeadersResponse,
-    ReadRecordsRequest, ReadRecordsResponse, SealShardRequest, SealShardResponse, ShardTip, ShardTipRequest,
-    StoredRecord,
+    ControlReadIndexRequest, ControlReadIndexResponse, FindTimestampRequest, FindTimestampResponse,
+    GroupLeader, GroupLeadersRequest, GroupLeadersResponse, ReadRecordsRequest, ReadRecordsResponse,
+    SealShardRequest, SealShardResponse, ShardTip, ShardTipRequest, StoredRecord,
 };
 use strait_raft::GroupId;
 use strait_raft::codec;
@@ -179,6 +179,19 @@ impl NodeInternal for NodeInternalService {
         let reply = codec::encode(&(response.data, response.log_id.index))
             .map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(ControlProposalResult { reply: reply.into() }))
+    }
+
+    async fn control_read_index(
+        &self,
+        _request: Request<ControlReadIndexRequest>,
+    ) -> Result<Response<ControlReadIndexResponse>, Status> {
+        let read = self
+            .control
+            .raft()
+            .ensure_linearizable(openraft::ReadPolicy::ReadIndex)
+            .await
+            .map_err(|e| Status::unavailable(format!("not the control leader: {e}")))?;
+        Ok(Response::new(ControlReadIndexResponse { index: read.index() }))
     }
 
     async fn group_leaders(
