@@ -115,7 +115,7 @@ impl ControlHandle {
             .ensure_linearizable(openraft::ReadPolicy::ReadIndex)
             .await
         {
-            Ok(read) => return Ok(read.index()),
+            Ok(read) => Ok(read.index()),
             Err(e) => {
                 let Some(leader) = e.forward_to_leader().and_then(|f| f.leader_id) else {
                     return Err(StraitError::unavailable(format!("no control-plane leader: {e}")));

@@ -194,6 +194,27 @@ impl StreamService for Fake {
         Err(Status::unimplemented("not faked"))
     }
 
+    async fn split_shard(
+        &self,
+        _: Request<proto::SplitShardRequest>,
+    ) -> Result<Response<proto::SplitShardResponse>, Status> {
+        Err(Status::unimplemented("not faked"))
+    }
+
+    async fn merge_shards(
+        &self,
+        _: Request<proto::MergeShardsRequest>,
+    ) -> Result<Response<proto::MergeShardsResponse>, Status> {
+        Err(Status::unimplemented("not faked"))
+    }
+
+    async fn update_shard_count(
+        &self,
+        _: Request<proto::UpdateShardCountRequest>,
+    ) -> Result<Response<proto::UpdateShardCountResponse>, Status> {
+        Err(Status::unimplemented("not faked"))
+    }
+
     async fn delete_stream(
         &self,
         _: Request<proto::DeleteStreamRequest>,
