@@ -136,7 +136,7 @@ pub enum Command {
         --initial-cluster and each node's own --node-id and --advertise address; or use \
         `strait dev` to do that on this machine."
     )]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 
     /// Runs a local cluster of several nodes for development.
     #[command(long_about = "Runs a cluster of several nodes on 127.0.0.1 for development, \
@@ -346,6 +346,20 @@ pub enum StreamCommand {
     /// Reshards the stream to a number of evenly sized open shards, by splits and merges
     /// (at most doubling or halving the count in one call).
     Scale(ScaleArgs),
+    /// Sets how long records are kept, from 24 to 8760 hours. Records already past the old
+    /// period stay expired when it grows.
+    Retention(RetentionArgs),
+}
+
+/// `strait stream retention`.
+#[derive(Debug, Clone, Args)]
+pub struct RetentionArgs {
+    /// The stream.
+    #[arg(value_parser = parse::stream_name)]
+    pub name: StreamName,
+    /// The new retention period in hours.
+    #[arg(long, value_name = "HOURS")]
+    pub hours: u32,
 }
 
 /// `strait stream split`.

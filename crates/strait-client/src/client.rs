@@ -315,6 +315,25 @@ impl StraitClient {
         Ok((response.current_shard_count, response.target_shard_count))
     }
 
+    /// Sets a stream's retention period in hours (24 to 8760).
+    pub async fn update_retention(
+        &self,
+        stream: &StreamName,
+        retention_hours: u32,
+    ) -> Result<(), ClientError> {
+        let request = proto::UpdateRetentionRequest {
+            namespace: Some(self.namespace()),
+            stream: stream.to_string(),
+            retention_hours,
+        };
+        self.call("UpdateRetention", self.deadline(), |mut grpc| {
+            let request = request.clone();
+            async move { grpc.update_retention(request).await }
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Describes a stream and all its shards.
     pub async fn describe_stream(&self, stream: &StreamName) -> Result<StreamDescription, ClientError> {
         let request = proto::DescribeStreamRequest {

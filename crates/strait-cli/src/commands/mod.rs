@@ -34,7 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = cli.global;
     match cli.command {
         // `serve` installs logging itself: its config file may set the level.
-        Command::Serve(args) => serve::run(&global, args).await,
+        Command::Serve(args) => serve::run(&global, *args).await,
         Command::Dev(args) => {
             init_logging(&global, "info")?;
             dev::run(&global, args).await
@@ -49,6 +49,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 StreamCommand::Split(args) => stream::split(&global, args).await,
                 StreamCommand::Merge(args) => stream::merge(&global, args).await,
                 StreamCommand::Scale(args) => stream::scale(&global, args).await,
+                StreamCommand::Retention(args) => stream::retention(&global, args).await,
             }
         }
         Command::Put(args) => {

@@ -9,8 +9,8 @@ use strait_core::{HashKey, ShardId, StreamMode, StreamStatus};
 use tokio::time::Instant;
 
 use crate::cli::{
-    CreateArgs, DeleteArgs, DescribeArgs, GlobalArgs, ListArgs, MergeArgs, ModeArg, OutputFormat, ScaleArgs,
-    SplitArgs,
+    CreateArgs, DeleteArgs, DescribeArgs, GlobalArgs, ListArgs, MergeArgs, ModeArg, OutputFormat,
+    RetentionArgs, ScaleArgs, SplitArgs,
 };
 use crate::commands::client;
 use crate::output::{Table, node_list, or_dash, rfc3339};
@@ -109,6 +109,12 @@ pub async fn scale(global: &GlobalArgs, args: ScaleArgs) -> anyhow::Result<ExitC
         args.name,
         started.elapsed().as_millis()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn retention(global: &GlobalArgs, args: RetentionArgs) -> anyhow::Result<ExitCode> {
+    client(global)?.update_retention(&args.name, args.hours).await?;
+    println!("retention of {} is now {} hours", args.name, args.hours);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -194,6 +194,13 @@ impl StreamService for Fake {
         Err(Status::unimplemented("not faked"))
     }
 
+    async fn update_retention(
+        &self,
+        _: Request<proto::UpdateRetentionRequest>,
+    ) -> Result<Response<proto::UpdateRetentionResponse>, Status> {
+        Err(Status::unimplemented("not faked"))
+    }
+
     async fn split_shard(
         &self,
         _: Request<proto::SplitShardRequest>,

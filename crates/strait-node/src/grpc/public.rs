@@ -7,8 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::Stream;
 use strait_core::service::{
-    CreateStreamRequest, MergeShardsRequest, PutRecordResult, ShardDescription, SplitShardRequest,
-    StreamDescription, UpdateShardCountRequest,
+    CreateStreamRequest, MergeShardsRequest, PutRecordResult, RetentionChange, ShardDescription,
+    SplitShardRequest, StreamDescription, UpdateRetentionRequest, UpdateShardCountRequest,
 };
 use strait_core::{
     AccountId, HashKey, IteratorKind, IteratorType, Namespace, PartitionKey, Record, Region, ShardId,
@@ -563,6 +563,37 @@ impl StreamService for StreamServiceImpl {
             current_shard_count: response.current_shard_count,
             target_shard_count: response.target_shard_count,
         }))
+    }
+
+    async fn update_retention(
+        &self,
+        request: Request<pb::UpdateRetentionRequest>,
+    ) -> Result<Response<pb::UpdateRetentionResponse>, Status> {
+        let request = request.into_inner();
+        let namespace = self.namespace(request.namespace)?;
+        let stream = stream_name(request.stream)?;
+        let current = self
+            .operations
+            .describe_stream(&namespace, &stream)
+            .await
+            .map_err(to_status)?
+            .retention_hours;
+        // One call for both directions: it is an increase or a decrease by its value.
+        let direction = if request.retention_hours >= current {
+            RetentionChange::Increase
+        } else {
+            RetentionChange::Decrease
+        };
+        self.operations
+            .update_retention(UpdateRetentionRequest {
+                namespace,
+                stream,
+                retention_hours: request.retention_hours,
+                direction,
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::UpdateRetentionResponse {}))
     }
 
     async fn cluster_status(
