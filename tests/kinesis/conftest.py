@@ -184,6 +184,6 @@ def stream(node, kinesis):
     yield make
     for name in created:
         try:
-            kinesis.delete_stream(StreamName=name)
+            kinesis.delete_stream(StreamName=name, EnforceConsumerDeletion=True)
         except kinesis.exceptions.ResourceNotFoundException:
             pass

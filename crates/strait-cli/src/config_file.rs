@@ -257,7 +257,7 @@ mod tests {
     fn serve_args(flags: &[&str]) -> ServeArgs {
         let argv = ["strait", "serve"].iter().chain(flags).copied();
         match Cli::try_parse_from(argv).expect("valid flags").command {
-            Command::Serve(args) => args,
+            Command::Serve(args) => *args,
             _ => panic!("parsed as serve"),
         }
     }
@@ -282,6 +282,24 @@ mod tests {
         assert_eq!(settings.raft.snapshot_every_entries, 20_000);
         assert_eq!(settings.raft.keep_entries_behind_snapshot, 5_000);
         settings.node_config().expect("the defaults are valid");
+    }
+
+    #[test]
+    fn the_kinesis_api_listens_on_4567_unless_told_otherwise() {
+        let settings = resolve(&ServeArgs::default(), None, &ServeFile::default()).expect("valid");
+        assert_eq!(settings.kinesis_listen.as_deref(), Some("127.0.0.1:4567"));
+        let config = settings.node_config().expect("valid");
+        assert_eq!(
+            config.kinesis_listen,
+            Some("127.0.0.1:4567".parse().expect("an address"))
+        );
+
+        let file = ServeFile::parse("kinesis-listen = \"127.0.0.1:4999\"").expect("valid");
+        let settings = resolve(&serve_args(&[]), None, &file).expect("valid");
+        assert_eq!(settings.kinesis_listen.as_deref(), Some("127.0.0.1:4999"));
+        let settings = resolve(&serve_args(&["--kinesis-listen", "off"]), None, &file).expect("valid");
+        assert_eq!(settings.kinesis_listen, None);
+        assert_eq!(settings.node_config().expect("valid").kinesis_listen, None);
     }
 
     #[test]

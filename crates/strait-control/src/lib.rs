@@ -7,7 +7,8 @@
 //!   and leader counts, with consistent hashing so that the choice moves little when
 //!   nodes come and go. Decided by the proposer and stored in the command, never
 //!   recomputed on apply.
-//! - [`settings`]: a stream's metadata-only settings (tags, enhanced fan-out consumers),
+//! - [`settings`]: a stream's metadata-only settings (tags, enhanced fan-out consumers,
+//!   encryption key, enhanced shard-level metrics),
 //!   changed by [`ControlCommand::Settings`] and dropped with the stream.
 //! - [`state_machine`]: the openraft state machine around [`ControlState`], with
 //!   snapshots persisted in the node's engine.

@@ -1,4 +1,5 @@
-//! A stream's metadata-only settings: tags and enhanced fan-out consumers.
+//! A stream's metadata-only settings: tags, enhanced fan-out consumers, the encryption key
+//! and the enhanced shard-level metrics.
 //!
 //! These settings change nothing about how records are stored or routed, but they must
 //! survive node restarts and look the same from every node, so they are replicated in the
@@ -11,7 +12,7 @@
 //! Account-level settings, if added, belong in a separate map keyed by namespace rather
 //! than under a reserved stream key.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +30,13 @@ pub struct StreamSettings {
     /// Consumer name to consumer.
     #[serde(default)]
     pub consumers: BTreeMap<String, ConsumerMeta>,
+    /// The KMS key id records are reported encrypted with, if encryption is on. Strait
+    /// records the setting; it does not call KMS.
+    #[serde(default)]
+    pub encryption_key_id: Option<String>,
+    /// The enhanced shard-level metrics enabled (names as Kinesis spells them).
+    #[serde(default)]
+    pub shard_level_metrics: BTreeSet<String>,
 }
 
 /// A registered enhanced fan-out consumer.
@@ -52,6 +60,10 @@ pub enum SettingsCommand {
     RegisterConsumer { name: String, now_ms: u64 },
     /// Deregisters a consumer.
     DeregisterConsumer { name: String },
+    /// Turns encryption on with a key id, or off.
+    SetEncryption { key_id: Option<String> },
+    /// Replaces the set of enhanced shard-level metrics.
+    SetShardLevelMetrics { metrics: BTreeSet<String> },
 }
 
 /// Why a settings change was refused. Deterministic: part of the replicated reply.
@@ -107,13 +119,18 @@ impl StreamSettings {
                     .remove(name)
                     .ok_or_else(|| SettingsError::ConsumerNotFound(name.clone()))?;
             }
+            SettingsCommand::SetEncryption { key_id } => self.encryption_key_id = key_id.clone(),
+            SettingsCommand::SetShardLevelMetrics { metrics } => self.shard_level_metrics = metrics.clone(),
         }
         Ok(())
     }
 
     /// Tells whether the settings hold nothing, so the stream's entry can be dropped.
     pub fn is_empty(&self) -> bool {
-        self.tags.is_empty() && self.consumers.is_empty()
+        self.tags.is_empty()
+            && self.consumers.is_empty()
+            && self.encryption_key_id.is_none()
+            && self.shard_level_metrics.is_empty()
     }
 }
 
@@ -189,6 +206,31 @@ mod tests {
             settings.apply(&deregister),
             Err(SettingsError::ConsumerNotFound("app".into()))
         );
+        assert!(settings.is_empty());
+    }
+
+    #[test]
+    fn encryption_and_metrics_are_replaced_whole() {
+        let mut settings = StreamSettings::default();
+        settings
+            .apply(&SettingsCommand::SetEncryption {
+                key_id: Some("alias/aws/kinesis".into()),
+            })
+            .expect("always applies");
+        settings
+            .apply(&SettingsCommand::SetShardLevelMetrics {
+                metrics: BTreeSet::from(["IncomingBytes".to_owned()]),
+            })
+            .expect("always applies");
+        assert!(!settings.is_empty());
+        settings
+            .apply(&SettingsCommand::SetEncryption { key_id: None })
+            .expect("always applies");
+        settings
+            .apply(&SettingsCommand::SetShardLevelMetrics {
+                metrics: BTreeSet::new(),
+            })
+            .expect("always applies");
         assert!(settings.is_empty());
     }
 }

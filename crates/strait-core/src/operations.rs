@@ -15,7 +15,7 @@ use crate::iterator::IteratorType;
 use crate::record::Record;
 use crate::service::{
     Consumer, CreateStreamRequest, GetRecordsResponse, MergeShardsRequest, PutRecordResult,
-    SplitShardRequest, StreamDescription, UpdateRetentionRequest, UpdateShardCountRequest,
+    SplitShardRequest, StreamDescription, StreamExtras, UpdateRetentionRequest, UpdateShardCountRequest,
     UpdateShardCountResponse,
 };
 use crate::shard::ShardId;
@@ -149,4 +149,27 @@ pub trait StreamOperations: Send + Sync + 'static {
         namespace: &Namespace,
         stream: &StreamName,
     ) -> impl Future<Output = StraitResult<Vec<Consumer>>> + Send;
+
+    /// A stream's encryption and enhanced-monitoring settings.
+    fn stream_extras(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+    ) -> impl Future<Output = StraitResult<StreamExtras>> + Send;
+
+    /// Turns a stream's (metadata-only) encryption on with a key id, or off with `None`.
+    fn set_encryption(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        key_id: Option<String>,
+    ) -> impl Future<Output = StraitResult<()>> + Send;
+
+    /// Replaces a stream's enabled enhanced shard-level metrics.
+    fn set_shard_level_metrics(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        metrics: Vec<String>,
+    ) -> impl Future<Output = StraitResult<()>> + Send;
 }

@@ -469,6 +469,15 @@ pub struct Consumer {
     pub created_at_ms: u64,
 }
 
+/// A stream's encryption and enhanced-monitoring settings, as DescribeStream reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamExtras {
+    /// The KMS key id records are encrypted with, if encryption is on.
+    pub encryption_key_id: Option<String>,
+    /// The enabled enhanced shard-level metrics, in name order.
+    pub shard_level_metrics: Vec<String>,
+}
+
 impl Consumer {
     /// Returns the consumer's ARN: `<stream ARN>/consumer/<name>:<registration epoch seconds>`.
     pub fn arn(&self) -> String {
@@ -542,6 +551,26 @@ mod tests {
         let json = serde_json::to_string(&description).expect("serializes");
         let back: DescribeStreamResponse = serde_json::from_str(&json).expect("deserializes");
         assert_eq!(back, description);
+    }
+
+    #[test]
+    fn consumer_arns_round_trip() {
+        let consumer = Consumer {
+            name: "app".to_owned(),
+            stream_arn: "arn:aws:kinesis:us-east-1:000000000000:stream/s".to_owned(),
+            created_at_ms: 1_700_000_000_999,
+        };
+        let arn = consumer.arn();
+        assert_eq!(
+            arn,
+            "arn:aws:kinesis:us-east-1:000000000000:stream/s/consumer/app:1700000000"
+        );
+        assert_eq!(
+            Consumer::parse_arn(&arn),
+            Some((consumer.stream_arn.as_str(), "app", 1_700_000_000))
+        );
+        assert_eq!(Consumer::parse_arn("arn:aws:kinesis:us-east-1:0:stream/s"), None);
+        assert_eq!(Consumer::parse_arn("x/consumer/app:soon"), None);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use strait_core::service::{
     Consumer, CreateStreamRequest, GetRecordsResponse, MergeShardsRequest, PutRecordResult,
-    SplitShardRequest, StreamDescription, UpdateRetentionRequest, UpdateShardCountRequest,
+    SplitShardRequest, StreamDescription, StreamExtras, UpdateRetentionRequest, UpdateShardCountRequest,
     UpdateShardCountResponse,
 };
 use strait_core::{IteratorType, Namespace, Record, ShardId, StraitResult, StreamName, StreamOperations};
@@ -139,5 +139,27 @@ impl StreamOperations for Operations {
         stream: &StreamName,
     ) -> StraitResult<Vec<Consumer>> {
         Operations::list_consumers(self, namespace, stream)
+    }
+
+    async fn stream_extras(&self, namespace: &Namespace, stream: &StreamName) -> StraitResult<StreamExtras> {
+        Operations::stream_extras(self, namespace, stream)
+    }
+
+    async fn set_encryption(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        key_id: Option<String>,
+    ) -> StraitResult<()> {
+        Operations::set_encryption(self, namespace, stream, key_id).await
+    }
+
+    async fn set_shard_level_metrics(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        metrics: Vec<String>,
+    ) -> StraitResult<()> {
+        Operations::set_shard_level_metrics(self, namespace, stream, metrics).await
     }
 }

@@ -1,4 +1,5 @@
-//! Tags and enhanced fan-out consumers: metadata-only settings kept in the control plane.
+//! Tags, enhanced fan-out consumers, encryption and enhanced monitoring: metadata-only
+//! settings kept in the control plane.
 //!
 //! Changes are proposed as [`ControlCommand::Settings`] and applied by every node's replica
 //! of the control state, so they survive restarts and read the same from every node;
@@ -7,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use strait_control::{ControlCommand, ControlError, ControlReply, SettingsCommand, SettingsError, StreamKey};
-use strait_core::service::Consumer;
+use strait_core::service::{Consumer, StreamExtras};
 use strait_core::{Namespace, StraitError, StraitResult, StreamArn, StreamName};
 
 use crate::operations::Operations;
@@ -105,6 +106,49 @@ impl Operations {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    /// A stream's encryption and enhanced-monitoring settings.
+    pub fn stream_extras(&self, namespace: &Namespace, stream: &StreamName) -> StraitResult<StreamExtras> {
+        let key = existing_stream(self, namespace, stream)?;
+        Ok(self
+            .control()
+            .view()
+            .state
+            .settings
+            .get(&key)
+            .map(|settings| StreamExtras {
+                encryption_key_id: settings.encryption_key_id.clone(),
+                shard_level_metrics: settings.shard_level_metrics.iter().cloned().collect(),
+            })
+            .unwrap_or_default())
+    }
+
+    /// Turns a stream's encryption on with a key id, or off.
+    pub async fn set_encryption(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        key_id: Option<String>,
+    ) -> StraitResult<()> {
+        self.change_settings(namespace, stream, SettingsCommand::SetEncryption { key_id })
+            .await
+    }
+
+    /// Replaces a stream's enabled enhanced shard-level metrics.
+    pub async fn set_shard_level_metrics(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        metrics: Vec<String>,
+    ) -> StraitResult<()> {
+        let metrics = metrics.into_iter().collect();
+        self.change_settings(
+            namespace,
+            stream,
+            SettingsCommand::SetShardLevelMetrics { metrics },
+        )
+        .await
     }
 
     async fn change_settings(

@@ -206,11 +206,22 @@ impl ShardStateMachine {
                 let seal = *self.meta.sealed_at.get_or_insert(index);
                 return Ok(ShardReply::Sealed { next_index: seal });
             }
+            // After the seal a batch is refused, unless it retries one committed before
+            // the seal: its answer is where it was committed, so a retry that reaches a
+            // sealed shard is never re-routed and stored a second time elsewhere.
             ShardCommand::Append(append) if self.meta.sealed_at.is_some() => {
-                return Ok(ShardReply::Appended(vec![
-                    BatchOutcome::ShardSealed;
-                    append.producers.len()
-                ]));
+                let outcomes = append
+                    .producers
+                    .iter()
+                    .map(|p| match self.producers.get(&(p.producer, p.sequence)) {
+                        Some(first) => BatchOutcome::Committed {
+                            index: first.index,
+                            first_offset: first.first_offset,
+                        },
+                        None => BatchOutcome::ShardSealed,
+                    })
+                    .collect();
+                return Ok(ShardReply::Appended(outcomes));
             }
             ShardCommand::Append(append) => append,
         };
@@ -879,5 +890,26 @@ mod tests {
         let result = h.sm.apply(futures::stream::iter(vec![Ok((entry, None))])).await;
         assert_eq!(result.unwrap_err().kind(), io::ErrorKind::InvalidData);
         assert!(h.read_all().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_retry_reaching_a_sealed_shard_gets_its_first_position() {
+        let mut h = Harness::new();
+        h.apply(append(100, &[(1, 1, &["a", "b"])])).await;
+        h.apply(ShardCommand::Seal).await;
+        // The retry of (1, 1) is answered; a new batch is refused.
+        let retry = append(101, &[(1, 1, &["a", "b"]), (1, 2, &["c"])]);
+        let mut write = WriteBatch::new();
+        let reply = h.sm.apply_command(3, &retry, &mut write).unwrap();
+        assert_eq!(
+            reply,
+            ShardReply::Appended(vec![
+                BatchOutcome::Committed {
+                    index: 1,
+                    first_offset: 0
+                },
+                BatchOutcome::ShardSealed
+            ])
+        );
     }
 }

@@ -1,0 +1,11 @@
+//! DisableEnhancedMonitoring: remove shard-level metrics from the stream's enabled set.
+
+use strait_core::StreamOperations;
+
+use super::{Context, Reply, monitoring};
+use crate::codec::Input;
+use crate::error::ApiError;
+
+pub async fn handle<O: StreamOperations>(context: &Context<'_, O>, input: &Input) -> Result<Reply, ApiError> {
+    monitoring::change(context, input, false).await
+}

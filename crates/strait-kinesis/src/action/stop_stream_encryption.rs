@@ -1,0 +1,11 @@
+//! StopStreamEncryption: turn the stream's (metadata-only) encryption off.
+
+use strait_core::StreamOperations;
+
+use super::{Context, Reply, encryption};
+use crate::codec::Input;
+use crate::error::ApiError;
+
+pub async fn handle<O: StreamOperations>(context: &Context<'_, O>, input: &Input) -> Result<Reply, ApiError> {
+    encryption::change(context, input, false).await
+}

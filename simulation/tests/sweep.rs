@@ -1,0 +1,60 @@
+//! A sweep of random seeds, each with at least one crash that loses unflushed writes, one
+//! partition and one leader kill, well within five minutes on two cores.
+
+use std::time::{Duration, Instant};
+
+use strait_simulation::{Outcome, RunOptions, run};
+
+const SEEDS: u64 = 50;
+const BUDGET: Duration = Duration::from_secs(300);
+
+fn describe(outcome: &Outcome) -> String {
+    let mut text = outcome.summary();
+    for violation in &outcome.violations {
+        text.push_str(&format!("\n  violation {violation}"));
+    }
+    text.push_str(&format!("\n  replay: {}", outcome.options.replay_command()));
+    text
+}
+
+fn sweep(reshard: bool) {
+    let started = Instant::now();
+    let mut failures = Vec::new();
+    for seed in 0..SEEDS {
+        let mut options = RunOptions::new(seed);
+        options.fault_window = Duration::from_secs(8);
+        options.reshard = reshard;
+        let outcome = run(options);
+        let h = &outcome.history;
+        if !outcome.passed() {
+            failures.push(describe(&outcome));
+        }
+        assert!(
+            h.lossy_crashes >= 1 && h.partitions >= 1 && h.leader_kills >= 1,
+            "every seed needs a lossy crash, a partition and a leader kill: {}",
+            outcome.summary()
+        );
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        failures.is_empty(),
+        "{} seeds failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(elapsed < BUDGET, "{SEEDS} seeds took {elapsed:?}");
+}
+
+#[test]
+fn fifty_random_seeds_keep_every_invariant() {
+    sweep(false);
+}
+
+/// The same sweep with splits and merges in the fault plans. Ignored until the node
+/// carries producer deduplication across a reshard and maps re-routed batches' positions
+/// right (see simulation/README.md, "Known failures").
+#[test]
+#[ignore = "finds known node bugs around resharding; see simulation/README.md"]
+fn fifty_random_seeds_with_reshards_keep_every_invariant() {
+    sweep(true);
+}
