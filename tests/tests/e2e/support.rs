@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
+use strait_proto::internal::ReadRecordsRequest;
+use strait_proto::internal::node_internal_client::NodeInternalClient;
 use strait_proto::v1::stream_service_client::StreamServiceClient;
 use strait_proto::v1::{self as pb};
 use tonic::transport::Channel;
@@ -112,4 +114,30 @@ pub async fn put(
         .context("put_record")?
         .into_inner();
     Ok((response.shard_id, response.sequence_number))
+}
+
+/// Every record one node's own replica of a shard group holds, in order, read through
+/// the node-to-node API (no forwarding to the leader): what that replica would serve.
+pub async fn replica_records(endpoint: &str, group_id: u64) -> Result<Vec<Vec<u8>>> {
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())?.connect_lazy();
+    let mut internal = NodeInternalClient::new(channel).max_decoding_message_size(64 << 20);
+    let mut records = Vec::new();
+    let (mut index, mut offset) = (0, 0);
+    loop {
+        let response = internal
+            .read_records(ReadRecordsRequest {
+                group_id,
+                from_index: index,
+                from_offset: offset,
+                limit: 10_000,
+                max_bytes: 16 << 20,
+            })
+            .await?
+            .into_inner();
+        let Some(last) = response.records.last() else {
+            return Ok(records);
+        };
+        (index, offset) = (last.log_index, last.offset + 1);
+        records.extend(response.records.into_iter().map(|r| r.data.to_vec()));
+    }
 }

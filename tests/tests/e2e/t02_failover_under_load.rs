@@ -11,13 +11,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use strait_proto::internal::ReadRecordsRequest;
-use strait_proto::internal::node_internal_client::NodeInternalClient;
 use strait_proto::v1::{self as pb};
 use strait_tests::{ClusterOptions, TestCluster};
 use tokio::sync::Mutex;
 
-use crate::support::{assert_sequence_numbers_increase, read_all};
+use crate::support::{assert_sequence_numbers_increase, read_all, replica_records};
 
 const KEYS: usize = 16;
 const RECORDS: usize = 20_000;
@@ -170,31 +168,11 @@ async fn a_killed_node_loses_no_acknowledged_record() -> Result<()> {
         *m.entry(r.shard_id.clone()).or_default() += 1;
         m
     });
-    let channel = tonic::transport::Endpoint::from_shared(guard.endpoint(3))?.connect_lazy();
-    let mut internal = NodeInternalClient::new(channel).max_decoding_message_size(64 << 20);
     let deadline = Instant::now() + Duration::from_secs(60);
     for group in status.groups.iter().filter(|g| g.replicas.contains(&3)) {
         let expected = per_shard.get(&group.shard_id).copied().unwrap_or(0);
         loop {
-            let mut count = 0;
-            let (mut index, mut offset) = (0, 0);
-            loop {
-                let response = internal
-                    .read_records(ReadRecordsRequest {
-                        group_id: group.group_id,
-                        from_index: index,
-                        from_offset: offset,
-                        limit: 10_000,
-                        max_bytes: 8 << 20,
-                    })
-                    .await?
-                    .into_inner();
-                let Some(last) = response.records.last() else {
-                    break;
-                };
-                (index, offset) = (last.log_index, last.offset + 1);
-                count += response.records.len();
-            }
+            let count = replica_records(&guard.endpoint(3), group.group_id).await?.len();
             if count == expected {
                 break;
             }

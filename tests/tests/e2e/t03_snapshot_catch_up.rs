@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use strait_proto::internal::ReadRecordsRequest;
-use strait_proto::internal::node_internal_client::NodeInternalClient;
 use strait_proto::v1::{self as pb};
 use strait_tests::{ClusterOptions, TestCluster};
+
+use crate::support::replica_records;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lagging_replica_catches_up_by_snapshot() -> Result<()> {
@@ -64,29 +64,9 @@ async fn a_lagging_replica_catches_up_by_snapshot() -> Result<()> {
         .iter()
         .find(|g| g.stream == "big")
         .expect("the stream's group");
-    let channel = tonic::transport::Endpoint::from_shared(cluster.endpoint(3))?.connect_lazy();
-    let mut internal = NodeInternalClient::new(channel).max_decoding_message_size(64 << 20);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let mut got = Vec::new();
-        let (mut index, mut offset) = (0, 0);
-        loop {
-            let response = internal
-                .read_records(ReadRecordsRequest {
-                    group_id: group.group_id,
-                    from_index: index,
-                    from_offset: offset,
-                    limit: 10_000,
-                    max_bytes: 16 << 20,
-                })
-                .await?
-                .into_inner();
-            let Some(last) = response.records.last() else {
-                break;
-            };
-            (index, offset) = (last.log_index, last.offset + 1);
-            got.extend(response.records.into_iter().map(|r| r.data.to_vec()));
-        }
+        let got = replica_records(&cluster.endpoint(3), group.group_id).await?;
         if got.len() == expected.len() {
             assert_eq!(
                 got, expected,

@@ -148,6 +148,14 @@ fn stream_to_proto(stream: &StreamDescription) -> pb::StreamDescription {
     }
 }
 
+fn child_shard_to_proto(child: &strait_core::service::ChildShard) -> pb::ChildShard {
+    pb::ChildShard {
+        shard_id: child.shard_id.to_string(),
+        parent_shards: child.parent_shards.iter().map(|p| p.to_string()).collect(),
+        hash_key_range: Some(hash_range(&child.hash_range)),
+    }
+}
+
 fn record_to_proto(record: strait_core::StoredRecord) -> pb::Record {
     pb::Record {
         sequence_number: record.sequence_number.to_string(),
@@ -394,15 +402,7 @@ impl StreamService for StreamServiceImpl {
             records: response.records.into_iter().map(record_to_proto).collect(),
             next_shard_iterator: response.next_iterator,
             millis_behind_latest: response.millis_behind_latest,
-            child_shards: response
-                .child_shards
-                .iter()
-                .map(|c| pb::ChildShard {
-                    shard_id: c.shard_id.to_string(),
-                    parent_shards: c.parent_shards.iter().map(|p| p.to_string()).collect(),
-                    hash_key_range: Some(hash_range(&c.hash_range)),
-                })
-                .collect(),
+            child_shards: response.child_shards.iter().map(child_shard_to_proto).collect(),
         }))
     }
 
@@ -452,15 +452,7 @@ impl StreamService for StreamServiceImpl {
                         records: response.records.into_iter().map(record_to_proto).collect(),
                         continuation_sequence_number: continuation.clone(),
                         millis_behind_latest: response.millis_behind_latest,
-                        child_shards: response
-                            .child_shards
-                            .iter()
-                            .map(|c| pb::ChildShard {
-                                shard_id: c.shard_id.to_string(),
-                                parent_shards: c.parent_shards.iter().map(|p| p.to_string()).collect(),
-                                hash_key_range: Some(hash_range(&c.hash_range)),
-                            })
-                            .collect(),
+                        child_shards: response.child_shards.iter().map(child_shard_to_proto).collect(),
                     };
                     if tx.send(Ok(event)).await.is_err() {
                         return;
