@@ -309,6 +309,23 @@ impl Operations {
                     .ok_or_else(|| StraitError::internal("no open shard covers the hash key"))?;
                 by_shard.entry(shard.id).or_default().push(i);
             }
+            // A caller's retry may reach a child of the shard that committed its first
+            // attempt (the answer was lost, then the shard split or merged): such records
+            // are answered from the parent that holds them.
+            if let Some((producer, sequence)) = producer {
+                for (shard, indexes) in by_shard.iter_mut() {
+                    self.answer_from_parents(
+                        &stream,
+                        *shard,
+                        indexes,
+                        &records,
+                        (producer, sequence),
+                        &mut results,
+                    )
+                    .await?;
+                }
+                by_shard.retain(|_, indexes| !indexes.is_empty());
+            }
             let appends = by_shard.into_iter().map(|(shard, indexes)| {
                 // Each shard is its own group with its own dedup table, so one caller
                 // sequence serves every shard the request touches.
@@ -390,6 +407,68 @@ impl Operations {
             .into_iter()
             .map(|r| r.expect("infallible: every record index gets a result"))
             .collect())
+    }
+
+    /// Moves out of `indexes` the records whose batch `(producer, sequence)` a recently
+    /// closed parent of `shard` already committed, filling their results with the
+    /// parent's sequence numbers.
+    async fn answer_from_parents(
+        &self,
+        stream: &StreamMeta,
+        shard: ShardId,
+        indexes: &mut Vec<usize>,
+        records: &[Record],
+        (producer, sequence): (u64, u64),
+        results: &mut [Option<PutRecordResult>],
+    ) -> StraitResult<()> {
+        let Some(child) = stream.shards.get(&shard) else {
+            return Ok(());
+        };
+        let now_ms = self.clock.now_ms();
+        for parent_id in child.parent.into_iter().chain(child.adjacent_parent) {
+            let Some(parent) = stream.shards.get(&parent_id) else {
+                continue;
+            };
+            let recently_closed = parent
+                .closed_at_ms
+                .is_some_and(|closed| closed + strait_raft::shard::state_machine::DEDUP_WINDOW_MS >= now_ms);
+            if !recently_closed {
+                continue;
+            }
+            let in_parent: Vec<usize> = indexes
+                .iter()
+                .copied()
+                .filter(|&i| parent.range.contains(records[i].hash_key()))
+                .collect();
+            if in_parent.is_empty() {
+                continue;
+            }
+            let Some(group) = self.control.view().state.groups.get(&parent.group).cloned() else {
+                continue;
+            };
+            let Some(batch) = self.shards.committed_batch(&group, producer, sequence).await? else {
+                continue;
+            };
+            if batch.count as usize != in_parent.len() {
+                continue;
+            }
+            for (n, &i) in in_parent.iter().enumerate() {
+                let position = RecordPosition::new(batch.index, batch.first_offset + n as u32);
+                results[i] = Some(
+                    match SequenceNumber::new(stream.incarnation, parent_id, position) {
+                        Some(sequence_number) => PutRecordResult::Ok {
+                            shard: parent_id,
+                            sequence_number,
+                        },
+                        None => PutRecordResult::Err {
+                            error: StraitError::internal("record offset beyond the sequence number range"),
+                        },
+                    },
+                );
+            }
+            indexes.retain(|i| !in_parent.contains(i));
+        }
+        Ok(())
     }
 
     pub async fn get_shard_iterator(

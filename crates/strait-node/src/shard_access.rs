@@ -254,6 +254,53 @@ impl ShardAccess {
         }
     }
 
+    /// Where a (sealed) shard group committed a producer's batch, asking its replicas in
+    /// read order.
+    pub async fn committed_batch(
+        &self,
+        meta: &GroupMeta,
+        producer: u64,
+        sequence: u64,
+    ) -> Result<Option<strait_raft::shard::state_machine::CommittedBatch>, StraitError> {
+        let group = GroupId(meta.id);
+        let mut last = StraitError::unavailable(format!("shard group {} has no replica", meta.id));
+        for target in self.read_order(meta) {
+            if target == self.node_id
+                && let Some(local) = self.host.get(group)
+            {
+                return local
+                    .reader
+                    .committed_batch(producer, sequence)
+                    .map_err(|e| StraitError::internal(e.to_string()));
+            }
+            match self.client(target) {
+                Ok(mut client) => {
+                    let call = client.committed_batch(strait_proto::internal::CommittedBatchRequest {
+                        group_id: group.0,
+                        producer_id: producer,
+                        producer_sequence: sequence,
+                    });
+                    match tokio::time::timeout(HOP_TIMEOUT, call).await {
+                        Ok(Ok(r)) => {
+                            let r = r.into_inner();
+                            return Ok(r.found.then_some(
+                                strait_raft::shard::state_machine::CommittedBatch {
+                                    index: r.log_index,
+                                    first_offset: r.first_offset,
+                                    count: r.count,
+                                },
+                            ));
+                        }
+                        Ok(Err(status)) => last = StraitError::unavailable(status.message().to_string()),
+                        Err(_) => last = StraitError::unavailable(format!("node {target} timed out")),
+                    }
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
     /// Seals a shard group on its leader; returns the seal's log index.
     pub async fn seal(&self, meta: &GroupMeta) -> Result<u64, StraitError> {
         let group = GroupId(meta.id);

@@ -6,10 +6,11 @@ use strait_control::ControlCommand;
 use strait_core::RecordPosition;
 use strait_proto::internal::node_internal_server::NodeInternal;
 use strait_proto::internal::{
-    AppendRecordsRequest, AppendRecordsResponse, ControlProposal, ControlProposalResult,
-    ControlReadIndexRequest, ControlReadIndexResponse, FindTimestampRequest, FindTimestampResponse,
-    GroupLeader, GroupLeadersRequest, GroupLeadersResponse, ReadRecordsRequest, ReadRecordsResponse,
-    SealShardRequest, SealShardResponse, ShardTip, ShardTipRequest, StoredRecord,
+    AppendRecordsRequest, AppendRecordsResponse, CommittedBatchRequest, CommittedBatchResponse,
+    ControlProposal, ControlProposalResult, ControlReadIndexRequest, ControlReadIndexResponse,
+    FindTimestampRequest, FindTimestampResponse, GroupLeader, GroupLeadersRequest, GroupLeadersResponse,
+    ReadRecordsRequest, ReadRecordsResponse, SealShardRequest, SealShardResponse, ShardTip, ShardTipRequest,
+    StoredRecord,
 };
 use strait_raft::GroupId;
 use strait_raft::codec;
@@ -146,6 +147,27 @@ impl NodeInternal for NodeInternalService {
             Err(AppendError::NotLeader { leader }) => Err(not_leader(leader)),
             Err(e) => Err(Status::unavailable(e.to_string())),
         }
+    }
+
+    async fn committed_batch(
+        &self,
+        request: Request<CommittedBatchRequest>,
+    ) -> Result<Response<CommittedBatchResponse>, Status> {
+        let request = request.into_inner();
+        let shard = self.shard(request.group_id)?;
+        let found = shard
+            .reader
+            .committed_batch(request.producer_id, request.producer_sequence)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(match found {
+            Some(batch) => CommittedBatchResponse {
+                found: true,
+                log_index: batch.index,
+                first_offset: batch.first_offset,
+                count: batch.count,
+            },
+            None => CommittedBatchResponse::default(),
+        }))
     }
 
     async fn find_timestamp(

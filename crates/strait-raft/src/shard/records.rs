@@ -57,6 +57,15 @@ impl ShardReader {
         self.tip.clone()
     }
 
+    /// Where this shard committed a producer's batch, if it did (within the dedup window).
+    pub fn committed_batch(
+        &self,
+        producer: u64,
+        sequence: u64,
+    ) -> io::Result<Option<super::state_machine::CommittedBatch>> {
+        super::state_machine::committed_batch(self.engine.as_ref(), self.group, producer, sequence)
+    }
+
     /// The oldest position not expired by a trim.
     pub fn trim_horizon(&self) -> RecordPosition {
         self.tip().first_retained

@@ -86,6 +86,38 @@ struct ProducerEntry {
     index: u64,
     first_offset: u32,
     arrival_ms: u64,
+    /// How many records the batch had.
+    count: u32,
+}
+
+/// Where a producer's batch was committed in a shard, as its dedup table remembers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommittedBatch {
+    pub index: u64,
+    pub first_offset: u32,
+    pub count: u32,
+}
+
+/// Looks `(producer, sequence)` up in a shard's stored dedup table. A sealed shard's table
+/// is final, so a retry that now routes to a child can learn that its batch was already
+/// committed in the parent.
+pub fn committed_batch(
+    engine: &dyn KvEngine,
+    group: GroupId,
+    producer: u64,
+    sequence: u64,
+) -> io::Result<Option<CommittedBatch>> {
+    match engine.get(&keys::producer(group.0, producer, sequence))? {
+        Some(v) => {
+            let entry: ProducerEntry = codec::decode_stored(&v)?;
+            Ok(Some(CommittedBatch {
+                index: entry.index,
+                first_offset: entry.first_offset,
+                count: entry.count,
+            }))
+        }
+        None => Ok(None),
+    }
 }
 
 /// The live end of a shard, as its state machine last applied it. Readers use it to bound
@@ -213,12 +245,18 @@ impl ShardStateMachine {
                 let outcomes = append
                     .producers
                     .iter()
-                    .map(|p| match self.producers.get(&(p.producer, p.sequence)) {
-                        Some(first) => BatchOutcome::Committed {
-                            index: first.index,
-                            first_offset: first.first_offset,
-                        },
-                        None => BatchOutcome::ShardSealed,
+                    .map(|p| {
+                        match self
+                            .producers
+                            .get(&(p.producer, p.sequence))
+                            .filter(|first| first.count as usize == p.records.len())
+                        {
+                            Some(first) => BatchOutcome::Committed {
+                                index: first.index,
+                                first_offset: first.first_offset,
+                            },
+                            None => BatchOutcome::ShardSealed,
+                        }
                     })
                     .collect();
                 return Ok(ShardReply::Appended(outcomes));
@@ -251,7 +289,10 @@ impl ShardStateMachine {
         for producer in &append.producers {
             let count = producer.records.len() as u32;
             let key = (producer.producer, producer.sequence);
-            if let Some(first) = self.producers.get(&key) {
+            // A batch with another record count is not a retry of the committed one (its
+            // records were routed differently): answering the first positions would hand
+            // out sequence numbers of other records.
+            if let Some(first) = self.producers.get(&key).filter(|first| first.count == count) {
                 outcomes.push(BatchOutcome::Committed {
                     index: first.index,
                     first_offset: first.first_offset,
@@ -264,6 +305,7 @@ impl ShardStateMachine {
                     index,
                     first_offset: offset,
                     arrival_ms,
+                    count,
                 };
                 self.producers.insert(key, entry);
                 self.producer_expiry.insert((arrival_ms, key.0, key.1), ());
