@@ -1,6 +1,6 @@
 //! Sweeps of random seeds, each with at least one crash that loses unflushed writes, one
-//! partition and one leader kill, each sweep well within five minutes on two cores. The
-//! second sweep adds splits and merges to the random plans (most seeds draw at least one).
+//! partition and one leader kill, well within five minutes on two cores. The sweep CI runs
+//! adds splits and merges to the random plans (most seeds draw at least one).
 
 use std::time::{Duration, Instant};
 
@@ -46,13 +46,17 @@ fn sweep(reshard: bool) {
     assert!(elapsed < BUDGET, "{SEEDS} seeds took {elapsed:?}");
 }
 
-#[test]
-fn fifty_random_seeds_keep_every_invariant() {
-    sweep(false);
-}
-
-/// The same seeds with splits and merges among the random faults.
+/// The sweep CI runs: splits and merges among the random faults.
 #[test]
 fn fifty_random_seeds_with_reshards_keep_every_invariant() {
     sweep(true);
+}
+
+/// The same seeds without resharding, to tell a resharding bug from another. Not run by
+/// default: two sweeps side by side would share the two cores and neither would keep
+/// its five-minute budget.
+#[test]
+#[ignore = "CI runs the resharding sweep; run with --ignored"]
+fn fifty_random_seeds_without_reshards_keep_every_invariant() {
+    sweep(false);
 }
