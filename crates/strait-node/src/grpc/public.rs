@@ -48,6 +48,34 @@ impl StreamServiceImpl {
         }
     }
 
+    /// Validates an iterator request (GetShardIterator and Subscribe share it) and opens
+    /// the iterator.
+    async fn shard_iterator(
+        &self,
+        namespace: Option<pb::Namespace>,
+        stream: String,
+        shard: &str,
+        kind: i32,
+        starting_sequence_number: Option<String>,
+        timestamp_ms: Option<u64>,
+    ) -> Result<String, Status> {
+        let namespace = self.namespace(namespace)?;
+        let name = stream_name(stream)?;
+        let shard = shard_id(shard, &name, &namespace.account)?;
+        let kind = iterator_type(
+            kind,
+            starting_sequence_number,
+            timestamp_ms,
+            shard,
+            &name,
+            &namespace.account,
+        )?;
+        self.operations
+            .get_shard_iterator(&namespace, &name, shard, kind)
+            .await
+            .map_err(to_status)
+    }
+
     fn namespace(&self, namespace: Option<pb::Namespace>) -> Result<Namespace, Status> {
         let namespace = namespace.unwrap_or_default();
         let account = if namespace.account.is_empty() {
@@ -369,22 +397,16 @@ impl StreamService for StreamServiceImpl {
         request: Request<pb::GetShardIteratorRequest>,
     ) -> Result<Response<pb::GetShardIteratorResponse>, Status> {
         let request = request.into_inner();
-        let namespace = self.namespace(request.namespace)?;
-        let name = stream_name(request.stream)?;
-        let shard = shard_id(&request.shard_id, &name, &namespace.account)?;
-        let kind = iterator_type(
-            request.shard_iterator_type,
-            request.starting_sequence_number,
-            request.timestamp_ms,
-            shard,
-            &name,
-            &namespace.account,
-        )?;
         let shard_iterator = self
-            .operations
-            .get_shard_iterator(&namespace, &name, shard, kind)
-            .await
-            .map_err(to_status)?;
+            .shard_iterator(
+                request.namespace,
+                request.stream,
+                &request.shard_id,
+                request.shard_iterator_type,
+                request.starting_sequence_number,
+                request.timestamp_ms,
+            )
+            .await?;
         Ok(Response::new(pb::GetShardIteratorResponse { shard_iterator }))
     }
 
@@ -413,22 +435,16 @@ impl StreamService for StreamServiceImpl {
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let request = request.into_inner();
-        let namespace = self.namespace(request.namespace)?;
-        let name = stream_name(request.stream)?;
-        let shard = shard_id(&request.shard_id, &name, &namespace.account)?;
-        let kind = iterator_type(
-            request.starting_position,
-            request.starting_sequence_number,
-            request.timestamp_ms,
-            shard,
-            &name,
-            &namespace.account,
-        )?;
         let mut iterator = self
-            .operations
-            .get_shard_iterator(&namespace, &name, shard, kind)
-            .await
-            .map_err(to_status)?;
+            .shard_iterator(
+                request.namespace,
+                request.stream,
+                &request.shard_id,
+                request.starting_position,
+                request.starting_sequence_number,
+                request.timestamp_ms,
+            )
+            .await?;
         let (tx, rx) = mpsc::channel(4);
         let operations = self.operations.clone();
         let mut draining = self.draining.clone();
