@@ -32,6 +32,8 @@ pub struct ReadRecord {
     pub sequence_number: String,
     pub partition_key: String,
     pub data: Vec<u8>,
+    /// ApproximateArrivalTimestamp, in ms since the Unix epoch.
+    pub arrival_ms: u64,
 }
 
 /// A shard as the final ListShards described it.
@@ -67,10 +69,14 @@ pub struct History {
     pub ack_conflicts: Vec<String>,
     /// Problems the run itself noticed (a reader that could not finish, …).
     pub run_errors: Vec<String>,
+    /// Nodes that lost power (each node of a simultaneous crash counts).
+    pub crashes: usize,
     /// Crashes that dropped unflushed writes.
     pub lossy_crashes: usize,
     pub partitions: usize,
+    /// Crashes of a node while it led the control plane or a shard.
     pub leader_kills: usize,
+    pub clock_jumps: usize,
     /// Splits and merges that completed.
     pub reshards: usize,
 }

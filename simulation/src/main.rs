@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use strait_simulation::workload::ReaderOrder;
 use strait_simulation::{RunOptions, Scenario, run};
 
 #[derive(Debug, Parser)]
@@ -25,7 +26,7 @@ struct Args {
     seeds: Option<u64>,
     #[arg(long, default_value_t = 0)]
     first_seed: u64,
-    /// random, majority-crash, leader-churn or lying-disk.
+    /// random, majority-crash, leader-churn, reshard, clock-jumps or lying-disk.
     #[arg(long, default_value = "random")]
     scenario: String,
     /// Simulated seconds of workload under faults.
@@ -34,6 +35,13 @@ struct Args {
     /// Leave splits and merges out of random fault plans.
     #[arg(long)]
     no_reshard: bool,
+    /// Leave clock jumps out of random fault plans (the other faults stay the same).
+    #[arg(long)]
+    no_clock_jumps: bool,
+    /// The final reader's shard order: lineage, or children-first (unsafe, to show the
+    /// checker failing).
+    #[arg(long, default_value = "lineage")]
+    reader: String,
     /// Print the event log, one line per event.
     #[arg(long)]
     trace: bool,
@@ -55,6 +63,10 @@ fn main() -> ExitCode {
         eprintln!("unknown scenario {:?}", args.scenario);
         return ExitCode::FAILURE;
     };
+    let Some(reader) = ReaderOrder::parse(&args.reader) else {
+        eprintln!("unknown reader order {:?}", args.reader);
+        return ExitCode::FAILURE;
+    };
     let seeds: Vec<u64> = match (args.seed, args.seeds) {
         (Some(seed), _) => vec![seed],
         (None, Some(count)) => (args.first_seed..args.first_seed + count).collect(),
@@ -62,13 +74,17 @@ fn main() -> ExitCode {
     };
     let started = Instant::now();
     let mut failed = Vec::new();
+    let mut totals = Totals::default();
     for seed in &seeds {
         let mut options = RunOptions::new(*seed);
         options.scenario = scenario;
         options.fault_window = Duration::from_secs(args.fault_window_secs);
         options.reshard = !args.no_reshard;
+        options.clock_jumps = !args.no_clock_jumps;
+        options.reader = reader;
         let began = Instant::now();
         let outcome = run(options);
+        totals.add(&outcome.history);
         if args.trace {
             print!("{}", outcome.history.event_log());
         }
@@ -85,15 +101,66 @@ fn main() -> ExitCode {
         }
     }
     println!(
-        "{} seeds, {} failed {:?}, {:.1}s",
+        "{} seeds, {} failed {:?}, {:.1}s; faults: {}",
         seeds.len(),
         failed.len(),
         failed,
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        totals
     );
     if failed.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// Fault counts summed over a sweep, and the fewest of each any one seed got.
+#[derive(Debug, Default)]
+struct Totals {
+    seeds: usize,
+    sums: [usize; 6],
+    mins: [usize; 6],
+}
+
+impl Totals {
+    const NAMES: [&str; 6] = [
+        "crashes",
+        "crashes-losing-writes",
+        "partitions",
+        "leader-kills",
+        "clock-jumps",
+        "reshards",
+    ];
+
+    fn add(&mut self, h: &strait_simulation::history::History) {
+        let counts = [
+            h.crashes,
+            h.lossy_crashes,
+            h.partitions,
+            h.leader_kills,
+            h.clock_jumps,
+            h.reshards,
+        ];
+        for (i, count) in counts.into_iter().enumerate() {
+            self.sums[i] += count;
+            self.mins[i] = if self.seeds == 0 {
+                count
+            } else {
+                self.mins[i].min(count)
+            };
+        }
+        self.seeds += 1;
+    }
+}
+
+impl std::fmt::Display for Totals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = Self::NAMES
+            .iter()
+            .enumerate()
+            .map(|(i, name)| format!("{name}={} (min {}/seed)", self.sums[i], self.mins[i]))
+            .collect();
+        f.write_str(&parts.join(" "))
     }
 }

@@ -3,9 +3,10 @@
 //!
 //! Each planned fault has a start and a duration; the driver undoes it when the duration
 //! ends (heals the partition, restarts the node, releases held messages, restores the
-//! link). Faults that would take a majority of nodes down at once are skipped, unless a
-//! named scenario asks for exactly that. Reshards (splits and merges through the public
-//! API) are issued by a client inside the simulation and are not undone.
+//! link, sets the clock back). Faults that would take a majority of nodes down at once
+//! are skipped, unless a named scenario asks for exactly that. Reshards (splits and
+//! merges through the public API) are issued by a client inside the simulation and are
+//! not undone.
 
 use std::time::Duration;
 
@@ -40,7 +41,35 @@ pub enum Fault {
     KillShardLeader,
     /// Split an open shard (or merge two adjacent ones) while producers write.
     Reshard { merge: bool },
+    /// The wall clock of `target` jumps by `offset_ms` (forward or back) for the fault's
+    /// duration, then jumps back to true time.
+    ClockJump { target: Target, offset_ms: i64 },
 }
+
+/// Which node a fault that follows leadership hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Node(usize),
+    /// Whichever node leads the control plane when the fault starts.
+    ControlLeader,
+    /// Whichever node leads one of the stream's shards when the fault starts.
+    ShardLeader,
+}
+
+/// Random plans keep clock offsets within this many milliseconds of true time, either
+/// way. Two mechanisms compare wall times against Strait's five-minute producer
+/// deduplication window: a shard expires its dedup entries by arrival time (stamped by
+/// whichever node led when the entry was proposed), and a retry re-routed to a child is
+/// looked up in parents closed "recently" by the routing node's clock against the
+/// control leader's. Two clocks `2 × MAX` apart plus a producer's retry horizon must stay
+/// inside the window, or a retry that straddles the jump may be stored twice. Retention
+/// (24 h) and iterator lifetime (5 min) are further off. The `clock-jumps` scenario
+/// probes jumps of hours.
+pub const MAX_RANDOM_JUMP_MS: i64 = 90_000;
+
+/// Retention of the simulated stream: no clock jump may reach it, or a leader trims
+/// records the checker expects to read.
+pub const RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
 
 impl Fault {
     pub fn is_partition(&self) -> bool {
@@ -60,8 +89,9 @@ pub struct Planned {
 }
 
 /// Draws a random plan over `window` for `nodes` nodes: at least one crash, one
-/// partition and one leader kill, then random extras.
-pub fn random_plan(rng: &mut StdRng, nodes: usize, window: Duration) -> Vec<Planned> {
+/// partition, one leader kill and one clock jump (and one reshard, if `reshard`), then
+/// random extras.
+pub fn random_plan(rng: &mut StdRng, nodes: usize, window: Duration, reshard: bool) -> Vec<Planned> {
     let window_ms = window.as_millis() as u64;
     let at = |rng: &mut StdRng| {
         Duration::from_millis(rng.random_range(500..window_ms.saturating_sub(3000).max(600)))
@@ -89,10 +119,26 @@ pub fn random_plan(rng: &mut StdRng, nodes: usize, window: Duration) -> Vec<Plan
                 Fault::KillShardLeader
             },
         },
+        Planned {
+            at: at(rng),
+            duration: Duration::from_millis(rng.random_range(1000..5000)),
+            fault: random_clock_jump(rng, nodes),
+        },
     ];
+    if reshard {
+        // Early enough that a reshard refused or cut short by faults is retried in the
+        // window.
+        plan.push(Planned {
+            at: early(rng),
+            duration: Duration::ZERO,
+            fault: Fault::Reshard {
+                merge: rng.random_bool(0.4),
+            },
+        });
+    }
     let extras = rng.random_range(2..=6);
     for _ in 0..extras {
-        let fault = match rng.random_range(0..10) {
+        let fault = match rng.random_range(0..11) {
             0 | 1 => random_partition(rng, nodes),
             2 => Fault::Crash(rng.random_range(0..nodes)),
             3 => Fault::Pause(rng.random_range(0..nodes)),
@@ -106,6 +152,8 @@ pub fn random_plan(rng: &mut StdRng, nodes: usize, window: Duration) -> Vec<Plan
             },
             6 => Fault::KillControlLeader,
             7 => Fault::KillShardLeader,
+            8 => random_clock_jump(rng, nodes),
+            _ if !reshard => random_partition(rng, nodes),
             _ => Fault::Reshard {
                 merge: rng.random_bool(0.4),
             },
@@ -118,6 +166,25 @@ pub fn random_plan(rng: &mut StdRng, nodes: usize, window: Duration) -> Vec<Plan
     }
     plan.sort_by_key(|p| p.at);
     plan
+}
+
+/// A jump of up to [`MAX_RANDOM_JUMP_MS`], forward or back, of a random node or of a
+/// leader (leaders stamp arrival times and close times).
+fn random_clock_jump(rng: &mut StdRng, nodes: usize) -> Fault {
+    let target = match rng.random_range(0..3) {
+        0 => Target::Node(rng.random_range(0..nodes)),
+        1 => Target::ControlLeader,
+        _ => Target::ShardLeader,
+    };
+    let magnitude = rng.random_range(1_000..=MAX_RANDOM_JUMP_MS);
+    Fault::ClockJump {
+        target,
+        offset_ms: if rng.random_bool(0.5) {
+            magnitude
+        } else {
+            -magnitude
+        },
+    }
 }
 
 fn random_partition(rng: &mut StdRng, nodes: usize) -> Fault {
@@ -156,11 +223,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_random_plan_has_a_crash_a_partition_and_a_leader_kill() {
+    fn every_random_plan_has_a_crash_a_partition_a_leader_kill_a_jump_and_a_reshard() {
         for seed in 0..200 {
             let mut rng = StdRng::seed_from_u64(seed);
             let nodes = 3 + (seed as usize % 3);
-            let plan = random_plan(&mut rng, nodes, Duration::from_secs(20));
+            let plan = random_plan(&mut rng, nodes, Duration::from_secs(20), true);
+            assert!(plan.iter().any(|p| matches!(p.fault, Fault::Reshard { .. })));
+            assert!(plan.iter().any(|p| matches!(p.fault, Fault::ClockJump { .. })));
             assert!(plan.iter().any(|p| matches!(p.fault, Fault::Crash(_))));
             assert!(plan.iter().any(|p| p.fault.is_partition()));
             assert!(
@@ -168,6 +237,22 @@ mod tests {
                     .any(|p| matches!(p.fault, Fault::KillControlLeader | Fault::KillShardLeader))
             );
             assert!(plan.windows(2).all(|w| w[0].at <= w[1].at));
+        }
+    }
+
+    #[test]
+    fn random_clock_jumps_stay_inside_the_dedup_window_and_far_from_retention() {
+        for seed in 0..200 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let plan = random_plan(&mut rng, 5, Duration::from_secs(20), false);
+            assert!(!plan.iter().any(|p| matches!(p.fault, Fault::Reshard { .. })));
+            for p in &plan {
+                if let Fault::ClockJump { offset_ms, .. } = p.fault {
+                    assert!(offset_ms != 0 && offset_ms.abs() <= MAX_RANDOM_JUMP_MS);
+                    assert!(2 * offset_ms.abs() < strait_raft::shard::state_machine::DEDUP_WINDOW_MS as i64);
+                    assert!(offset_ms.abs() < RETENTION_MS / 100);
+                }
+            }
         }
     }
 }

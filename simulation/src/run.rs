@@ -16,10 +16,10 @@ use crate::checker::{self, Violation};
 use crate::clock::{SimClock, epoch};
 use crate::disk::SimDisk;
 use crate::history::History;
-use crate::nemesis::{self, Fault, Planned};
+use crate::nemesis::{self, Fault, Planned, Target};
 use crate::net::{PORT, SimDialer, incoming};
 use crate::seeds::{Seeds, fnv1a};
-use crate::workload::{self, AdminPlan, Leaders, ProducerPlan, ReshardOrder};
+use crate::workload::{self, AdminPlan, Leaders, ProducerPlan, ReaderOrder, ReshardOrder};
 
 /// What the run's actors share: the history, the phase, the leaders the observer saw.
 #[derive(Debug, Default)]
@@ -58,15 +58,19 @@ pub enum Scenario {
     LyingDisk,
     /// Splits and merges while shard leaders are killed and the network partitions.
     Reshard,
+    /// Wall clocks of leaders jump by hours, forward and back (below retention), while
+    /// producers write, shards split and merge and a leader is killed.
+    ClockJumps,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::Random,
         Scenario::MajorityCrash,
         Scenario::LeaderChurn,
         Scenario::LyingDisk,
         Scenario::Reshard,
+        Scenario::ClockJumps,
     ];
 
     pub fn name(self) -> &'static str {
@@ -76,6 +80,7 @@ impl Scenario {
             Scenario::LeaderChurn => "leader-churn",
             Scenario::LyingDisk => "lying-disk",
             Scenario::Reshard => "reshard",
+            Scenario::ClockJumps => "clock-jumps",
         }
     }
 
@@ -93,8 +98,14 @@ pub struct RunOptions {
     pub fault_window: Duration,
     /// How soon after healing the cluster must serve writes again.
     pub recovery_bound: Duration,
-    /// Whether random plans may split and merge shards.
+    /// Whether random plans split and merge shards.
     pub reshard: bool,
+    /// Whether random plans jump clocks. Without, the other faults of a seed stay the
+    /// same, which tells a clock bug from another.
+    pub clock_jumps: bool,
+    /// The order in which the final reader visits shards (children first is unsafe, to
+    /// show the checker failing).
+    pub reader: ReaderOrder,
 }
 
 impl RunOptions {
@@ -105,6 +116,8 @@ impl RunOptions {
             fault_window: Duration::from_secs(15),
             recovery_bound: Duration::from_secs(30),
             reshard: true,
+            clock_jumps: true,
+            reader: ReaderOrder::Lineage,
         }
     }
 
@@ -119,6 +132,12 @@ impl RunOptions {
         }
         if !self.reshard {
             command.push_str(" --no-reshard");
+        }
+        if !self.clock_jumps {
+            command.push_str(" --no-clock-jumps");
+        }
+        if self.reader != ReaderOrder::Lineage {
+            command.push_str(&format!(" --reader {}", self.reader.name()));
         }
         command.push_str(" --trace");
         command
@@ -146,8 +165,9 @@ impl Outcome {
     pub fn summary(&self) -> String {
         let h = &self.history;
         format!(
-            "seed {} [{}] nodes={} shards={} acked={} unknown={} read={} crashes-losing-writes={} \
-             partitions={} leader-kills={} reshards={} recovered={} events={} hash={:016x} {}",
+            "seed {} [{}] nodes={} shards={} acked={} unknown={} read={} crashes={} \
+             crashes-losing-writes={} partitions={} leader-kills={} clock-jumps={} reshards={} \
+             recovered={} events={} hash={:016x} {}",
             self.options.seed,
             self.options.scenario.name(),
             self.nodes,
@@ -155,9 +175,11 @@ impl Outcome {
             h.acks.len(),
             h.unknown.len(),
             h.read.as_ref().map_or(0, Vec::len),
+            h.crashes,
             h.lossy_crashes,
             h.partitions,
             h.leader_kills,
+            h.clock_jumps,
             h.reshards,
             h.recovered_after
                 .map_or("never".to_string(), |d| format!("{:.1}s", d.as_secs_f64())),
@@ -252,8 +274,12 @@ fn run_here(options: RunOptions) -> Outcome {
         .map(|(i, name)| (i as u64 + 1, format!("{name}:{PORT}")))
         .collect();
     let disks: Vec<SimDisk> = (0..node_count).map(|_| SimDisk::new()).collect();
+    // Like the disks, the clocks outlive a restart: a node comes back to the same
+    // (possibly jumped) wall clock.
+    let clocks: Vec<SimClock> = (0..node_count).map(|_| SimClock::new()).collect();
     for (i, name) in names.iter().enumerate() {
         let disk = disks[i].clone();
+        let clock = clocks[i].clone();
         let config = NodeConfig {
             node_id: i as u64 + 1,
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, PORT)),
@@ -272,6 +298,7 @@ fn run_here(options: RunOptions) -> Outcome {
         let incarnation = Arc::new(AtomicU64::new(0));
         sim.host(name.as_str(), move || {
             let disk = disk.clone();
+            let clock = clock.clone();
             let config = config.clone();
             // A restarted node draws fresh randomness (its producer session must differ
             // from the previous incarnation's), still from the seed.
@@ -285,7 +312,7 @@ fn run_here(options: RunOptions) -> Outcome {
                     engine: Arc::new(disk),
                     engine_flush_blocks: false,
                     dialer: Arc::new(SimDialer),
-                    clock: Arc::new(SimClock),
+                    clock: Arc::new(clock),
                     seed,
                     disk_path: None,
                 };
@@ -306,6 +333,7 @@ fn run_here(options: RunOptions) -> Outcome {
         setup_timeout: Duration::from_secs(60),
         recovery_bound: options.recovery_bound,
         read_timeout: Duration::from_secs(90),
+        reader: options.reader,
     };
     sim.client("admin", workload::admin(admin, shared.clone()));
     sim.client(
@@ -345,9 +373,10 @@ fn run_here(options: RunOptions) -> Outcome {
     let mut fault_rng = seeds.rng("faults", 0);
     let plan = match options.scenario {
         Scenario::Random => {
-            let mut plan = nemesis::random_plan(&mut fault_rng, node_count, options.fault_window);
-            if !options.reshard {
-                plan.retain(|p| !matches!(p.fault, Fault::Reshard { .. }));
+            let mut plan =
+                nemesis::random_plan(&mut fault_rng, node_count, options.fault_window, options.reshard);
+            if !options.clock_jumps {
+                plan.retain(|p| !matches!(p.fault, Fault::ClockJump { .. }));
             }
             plan
         }
@@ -411,6 +440,27 @@ fn run_here(options: RunOptions) -> Outcome {
                 at(11000, 0, Fault::Reshard { merge: true }),
             ]
         }
+        Scenario::ClockJumps => {
+            const HOUR: i64 = 60 * 60 * 1000;
+            let at = |ms: u64, duration_ms: u64, fault: Fault| Planned {
+                at: Duration::from_millis(ms),
+                duration: Duration::from_millis(duration_ms),
+                fault,
+            };
+            let jump = |target: Target, offset_ms: i64| Fault::ClockJump { target, offset_ms };
+            vec![
+                at(1000, 3000, jump(Target::ShardLeader, 3 * HOUR)),
+                at(1500, 0, Fault::Reshard { merge: false }),
+                at(2500, 4000, jump(Target::ControlLeader, -2 * HOUR)),
+                at(4000, 2000, Fault::KillShardLeader),
+                at(5000, 2500, jump(Target::Node(0), 5 * HOUR)),
+                at(6000, 0, Fault::Reshard { merge: true }),
+                at(7000, 2000, Fault::Isolate(node_count - 1)),
+                at(8000, 1500, Fault::Crash(1)),
+                at(9000, 3000, jump(Target::ShardLeader, -6 * HOUR)),
+                at(10000, 2000, jump(Target::ControlLeader, 4 * HOUR)),
+            ]
+        }
         Scenario::LyingDisk => vec![Planned {
             at: options.fault_window.saturating_sub(Duration::from_secs(4)),
             duration: Duration::from_secs(1),
@@ -422,6 +472,7 @@ fn run_here(options: RunOptions) -> Outcome {
         names: names.clone(),
         clients,
         disks: disks.clone(),
+        clocks,
         down: BTreeSet::new(),
         undo: Vec::new(),
         fault_rng,
@@ -478,28 +529,47 @@ fn run_here(options: RunOptions) -> Outcome {
             state.reshards.clear();
             continue;
         }
-        let mut deferred = Vec::new();
+        let mut due = Vec::new();
         while let Some(next) = pending.last()
             && start + next.at <= now
         {
-            let planned = pending.pop().expect("checked above");
-            // A planned power loss waits (for a while) until its node has unflushed
-            // writes, so that it exercises the lost-write paths, and until taking the
-            // node down leaves a majority up.
-            if let Fault::Crash(node) = planned.fault
-                && (disks[node].unflushed() == 0
+            due.push(pending.pop().expect("checked above"));
+        }
+        // Leader kills first: an extra crash must not take the one slot a small cluster
+        // has for a node down while a leader kill waits for it.
+        due.sort_by_key(|p| !matches!(p.fault, Fault::KillControlLeader | Fault::KillShardLeader));
+        let mut deferred = Vec::new();
+        for planned in due {
+            let resolved = driver.resolve(&planned);
+            // A planned power loss waits until its node has unflushed writes, so that it
+            // exercises the lost-write paths, and until taking the node down leaves a
+            // majority up; a leader kill waits until a leader is known and can go down.
+            // Leaders are looked up again at every try. While the run has no crash that
+            // lost writes (or no leader kill) yet, the wait lasts until the faults stop;
+            // otherwise for a while.
+            if let Fault::Crash(node) = resolved.fault
+                && ((!resolved.leader_kill && disks[node].unflushed() == 0)
+                    || (resolved.leader_kill && resolved.killed_leader.is_none())
                     || driver.down.contains(&node)
                     || driver.down.len() + 1 > (node_count - 1) / 2)
             {
                 let first_due = *crash_due.entry(planned.at).or_insert(now);
-                if now < first_due + CRASH_PATIENCE {
+                let needed = {
+                    let history = &shared.lock().expect("state").history;
+                    if resolved.leader_kill {
+                        history.leader_kills == 0
+                    } else {
+                        history.lossy_crashes == 0
+                    }
+                };
+                if needed || now < first_due + CRASH_PATIENCE {
                     deferred.push(planned);
                     continue;
                 }
             }
-            driver.apply(&mut sim, now, planned);
+            driver.apply(&mut sim, now, planned.duration, resolved);
         }
-        // Deferred faults are due again at the next step, in their planned order.
+        // Deferred faults are due again at the next step.
         pending.extend(deferred.into_iter().rev());
         driver.undo_due(&mut sim, now);
     }
@@ -526,12 +596,25 @@ enum Undo {
     Release(usize),
     Latency(usize),
     FailRate(usize),
+    /// Sets the node's clock back to true time, unless a later jump replaced the offset.
+    Clock(usize, i64),
+}
+
+/// A planned fault with its leader looked up: what the driver applies.
+#[derive(Debug, Clone)]
+struct Resolved {
+    fault: Fault,
+    /// Whether this is a leader kill (a crash of whichever node leads).
+    leader_kill: bool,
+    /// For a leader kill, which leader it kills, if one is known.
+    killed_leader: Option<String>,
 }
 
 struct Driver {
     names: Vec<String>,
     clients: Vec<String>,
     disks: Vec<SimDisk>,
+    clocks: Vec<SimClock>,
     down: BTreeSet<usize>,
     undo: Vec<(Duration, Undo)>,
     fault_rng: StdRng,
@@ -565,25 +648,20 @@ impl Driver {
         }
     }
 
-    fn apply(&mut self, sim: &mut turmoil::Sim<'_>, now: Duration, planned: Planned) {
-        let until = now + planned.duration;
+    /// A node leading the control plane, or one leading a shard of the stream, as the
+    /// observer last saw them; a random node when no leader is known.
+    fn leader(&mut self, target: Target) -> (usize, Option<String>) {
         let n = self.names.len();
-        let fault = match planned.fault {
-            Fault::Isolate(usize::MAX) => {
+        match target {
+            Target::Node(node) => (node, None),
+            Target::ControlLeader => {
                 let leader = self.shared.lock().expect("state").leaders.control;
                 match leader {
-                    Some(id) => Fault::Isolate(id as usize - 1),
-                    None => Fault::Isolate(self.fault_rng.random_range(0..n)),
+                    Some(id) => (id as usize - 1, Some("control leader".to_string())),
+                    None => (self.fault_rng.random_range(0..n), None),
                 }
             }
-            Fault::KillControlLeader => {
-                let leader = self.shared.lock().expect("state").leaders.control;
-                self.shared.lock().expect("state").history.leader_kills += 1;
-                let node = leader.map_or_else(|| self.fault_rng.random_range(0..n), |id| id as usize - 1);
-                self.log(now, format!("kill control leader {}", self.names[node]));
-                Fault::Crash(node)
-            }
-            Fault::KillShardLeader => {
+            Target::ShardLeader => {
                 let leaders: Vec<(String, u64)> = self
                     .shared
                     .lock()
@@ -593,18 +671,53 @@ impl Driver {
                     .iter()
                     .map(|(s, l)| (s.clone(), *l))
                     .collect();
-                self.shared.lock().expect("state").history.leader_kills += 1;
-                let node = if leaders.is_empty() {
-                    self.fault_rng.random_range(0..n)
+                if leaders.is_empty() {
+                    (self.fault_rng.random_range(0..n), None)
                 } else {
                     let (shard, leader) = &leaders[self.fault_rng.random_range(0..leaders.len())];
-                    self.log(now, format!("kill leader of {shard}"));
-                    *leader as usize - 1
-                };
-                Fault::Crash(node)
+                    (*leader as usize - 1, Some(format!("leader of {shard}")))
+                }
             }
-            other => other,
+        }
+    }
+
+    /// Looks up the leader a planned fault targets.
+    fn resolve(&mut self, planned: &Planned) -> Resolved {
+        let leader_kill = matches!(planned.fault, Fault::KillControlLeader | Fault::KillShardLeader);
+        let (fault, killed_leader) = match planned.fault.clone() {
+            Fault::Isolate(usize::MAX) => (Fault::Isolate(self.leader(Target::ControlLeader).0), None),
+            Fault::KillControlLeader | Fault::KillShardLeader => {
+                let target = if planned.fault == Fault::KillControlLeader {
+                    Target::ControlLeader
+                } else {
+                    Target::ShardLeader
+                };
+                let (node, leader) = self.leader(target);
+                (Fault::Crash(node), leader)
+            }
+            Fault::ClockJump { target, offset_ms } => {
+                let node = self.leader(target).0;
+                (
+                    Fault::ClockJump {
+                        target: Target::Node(node),
+                        offset_ms,
+                    },
+                    None,
+                )
+            }
+            other => (other, None),
         };
+        Resolved {
+            fault,
+            leader_kill,
+            killed_leader,
+        }
+    }
+
+    fn apply(&mut self, sim: &mut turmoil::Sim<'_>, now: Duration, duration: Duration, resolved: Resolved) {
+        let until = now + duration;
+        let n = self.names.len();
+        let fault = resolved.fault;
         if fault.is_partition() {
             self.shared.lock().expect("state").history.partitions += 1;
         }
@@ -655,6 +768,13 @@ impl Driver {
                 self.undo.push((until, Undo::Repair(pairs)));
             }
             Fault::Crash(node) => {
+                if let Some(leader) = &resolved.killed_leader
+                    && !self.down.contains(&node)
+                    && self.down.len() < (n - 1) / 2
+                {
+                    self.shared.lock().expect("state").history.leader_kills += 1;
+                    self.log(now, format!("kill {leader}: {}", self.names[node]));
+                }
                 if self.down.contains(&node) {
                     self.log(now, format!("skip crash of {} (already down)", self.names[node]));
                 } else if self.down.len() + 1 > (n - 1) / 2 {
@@ -712,13 +832,33 @@ impl Driver {
                     .reshards
                     .push(ReshardOrder { merge, pick });
             }
-            Fault::KillControlLeader | Fault::KillShardLeader => unreachable!("resolved above"),
+            Fault::ClockJump {
+                target: Target::Node(node),
+                offset_ms,
+            } => {
+                self.shared.lock().expect("state").history.clock_jumps += 1;
+                self.clocks[node].set_offset_ms(offset_ms);
+                self.log(
+                    now,
+                    format!(
+                        "clock of {} jumps {} {:.1}s",
+                        self.names[node],
+                        if offset_ms >= 0 { "forward" } else { "back" },
+                        offset_ms.unsigned_abs() as f64 / 1000.0
+                    ),
+                );
+                self.undo.push((until, Undo::Clock(node, offset_ms)));
+            }
+            Fault::ClockJump { .. } | Fault::KillControlLeader | Fault::KillShardLeader => {
+                unreachable!("resolved to a node before it is applied")
+            }
         }
     }
 
     fn crash(&mut self, sim: &mut turmoil::Sim<'_>, now: Duration, nodes: &[usize]) {
         for &node in nodes {
             sim.crash(self.names[node].as_str());
+            self.shared.lock().expect("state").history.crashes += 1;
             let report = self.disks[node].crash(&mut self.disk_rng, true);
             self.down.insert(node);
             if report.lost > 0 {
@@ -776,6 +916,15 @@ impl Driver {
                 }
                 self.log(now, format!("restore links of {}", self.names[node]));
             }
+            Undo::Clock(node, offset_ms) => {
+                if self.clocks[node].offset_ms() == offset_ms {
+                    self.clocks[node].set_offset_ms(0);
+                    self.log(
+                        now,
+                        format!("clock of {} set back to true time", self.names[node]),
+                    );
+                }
+            }
             Undo::FailRate(node) => {
                 for o in self.others(node, false) {
                     sim.set_link_fail_rate(self.names[node].as_str(), o.as_str(), 0.0);
@@ -790,6 +939,9 @@ impl Driver {
         let pending = std::mem::take(&mut self.undo);
         for (_, undo) in pending {
             self.undo_one(sim, now, undo);
+        }
+        for clock in &self.clocks {
+            clock.set_offset_ms(0);
         }
         let mut hosts = self.names.clone();
         hosts.extend(self.clients.iter().cloned());

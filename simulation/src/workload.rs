@@ -338,9 +338,13 @@ pub struct ReshardOrder {
 
 /// How long a split or merge may take: it returns once the children accept writes.
 const RESHARD_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the operations client waits before retrying a reshard that failed.
+const RESHARD_RETRY: Duration = Duration::from_millis(500);
 
 /// Carries out the nemesis' reshard orders (a split or merge is a client request, so it
-/// runs inside the simulation) until the run is finished.
+/// runs inside the simulation) until the run is finished. An order that fails (the
+/// node was cut off, the shard was already being resharded) is retried against the
+/// shards open at the time, until it succeeds or the faults stop.
 pub async fn resharder(node_names: Vec<String>, stream: String, shared: Shared) -> turmoil::Result {
     let mut nodes = Nodes::new(&node_names);
     let mut next = 0;
@@ -354,6 +358,13 @@ pub async fn resharder(node_names: Vec<String>, stream: String, shared: Shared) 
         let Some(order) = order else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
+        };
+        let retry = |shared: &Shared| {
+            let mut state = shared.lock().expect("state");
+            state.reshard_in_flight = false;
+            if !state.stop_workload {
+                state.reshards.insert(0, order);
+            }
         };
         let node = next % nodes.len();
         next += 1;
@@ -370,11 +381,13 @@ pub async fn resharder(node_names: Vec<String>, stream: String, shared: Shared) 
         {
             Ok(response) => response.shards,
             Err(e) => {
-                let mut state = shared.lock().expect("state");
-                state.reshard_in_flight = false;
-                state
-                    .history
-                    .log(now(), "ops", format!("reshard skipped: ListShards {e}"));
+                shared.lock().expect("state").history.log(
+                    now(),
+                    "ops",
+                    format!("reshard waits: ListShards {e}"),
+                );
+                retry(&shared);
+                tokio::time::sleep(RESHARD_RETRY).await;
                 continue;
             }
         };
@@ -422,18 +435,25 @@ pub async fn resharder(node_names: Vec<String>, stream: String, shared: Shared) 
             .map(|_| ());
             (what, outcome)
         };
-        let mut state = shared.lock().expect("state");
-        state.reshard_in_flight = false;
-        let result = match outcome {
-            Ok(()) => {
-                state.history.reshards += 1;
-                "done".to_string()
-            }
-            Err(e) => e,
+        let failed = {
+            let mut state = shared.lock().expect("state");
+            state.reshard_in_flight = false;
+            let result = match &outcome {
+                Ok(()) => {
+                    state.history.reshards += 1;
+                    "done".to_string()
+                }
+                Err(e) => e.clone(),
+            };
+            state
+                .history
+                .log(now(), "ops", format!("{what} via n{}: {result}", node + 1));
+            outcome.is_err()
         };
-        state
-            .history
-            .log(now(), "ops", format!("{what} via n{}: {result}", node + 1));
+        if failed {
+            retry(&shared);
+            tokio::time::sleep(RESHARD_RETRY).await;
+        }
     }
     Ok(())
 }
@@ -447,6 +467,32 @@ pub struct AdminPlan {
     pub setup_timeout: Duration,
     pub recovery_bound: Duration,
     pub read_timeout: Duration,
+    pub reader: ReaderOrder,
+}
+
+/// The order in which the final reader visits shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReaderOrder {
+    /// Parents before children, as a Kinesis consumer must.
+    Lineage,
+    /// Deliberately wrong: children before their parents. The per-key lineage order
+    /// check must report it.
+    ChildrenFirst,
+}
+
+impl ReaderOrder {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReaderOrder::Lineage => "lineage",
+            ReaderOrder::ChildrenFirst => "children-first",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ReaderOrder> {
+        [ReaderOrder::Lineage, ReaderOrder::ChildrenFirst]
+            .into_iter()
+            .find(|r| r.name() == name)
+    }
 }
 
 /// Creates the stream, starts the workload, and after the driver healed the cluster
@@ -546,8 +592,13 @@ async fn setup(plan: &AdminPlan, nodes: &mut Nodes, shared: &Shared) -> bool {
     false
 }
 
-async fn list_shards(plan: &AdminPlan, nodes: &mut Nodes, deadline: Duration) -> Option<Vec<pb::Shard>> {
-    let mut attempt = 0usize;
+async fn list_shards(
+    plan: &AdminPlan,
+    nodes: &mut Nodes,
+    deadline: Duration,
+    first_node: usize,
+) -> Option<Vec<pb::Shard>> {
+    let mut attempt = first_node;
     while now() < deadline {
         let node = attempt % nodes.len();
         attempt += 1;
@@ -570,7 +621,7 @@ async fn barrier(plan: &AdminPlan, nodes: &mut Nodes, shared: &Shared, healed_at
     let deadline = healed_at + plan.recovery_bound;
     let mut rng = StdRng::seed_from_u64(0);
     loop {
-        let Some(shards) = list_shards(plan, nodes, deadline).await else {
+        let Some(shards) = list_shards(plan, nodes, deadline, 0).await else {
             shared.lock().expect("state").history.run_errors.push(format!(
                 "liveness: ListShards did not answer within {:?} after healing",
                 plan.recovery_bound
@@ -658,16 +709,63 @@ fn view(shard: &pb::Shard) -> ShardView {
 /// Reads every shard from TRIM_HORIZON, parents before children. An open shard is read
 /// until its barrier record and then to its end, so a lagging replica cannot cut the
 /// read short.
+///
+/// A node answers ListShards from its own replica of the metadata, which may lag (a node
+/// that just restarted): a shard listed as open may already have ended in a reshard the
+/// listing does not show yet. Like a Kinesis consumer that re-lists when a shard ends,
+/// the reader then lists again (starting at another node) and reads everything anew.
 async fn read_everything(plan: &AdminPlan, nodes: &mut Nodes, shared: &Shared) {
     let deadline = now() + plan.read_timeout;
-    let Some(shards) = list_shards(plan, nodes, deadline).await else {
+    let mut pass = 0usize;
+    loop {
+        match read_pass(plan, nodes, shared, deadline, pass).await {
+            ReadPass::Done(records, views) => {
+                let mut state = shared.lock().expect("state");
+                state.history.read = Some(records);
+                state.history.shards = Some(views);
+                return;
+            }
+            ReadPass::Stale(shard_id) => {
+                shared.lock().expect("state").history.log(
+                    now(),
+                    "admin",
+                    format!(
+                        "{} ended but was listed open: stale listing, reading again",
+                        short_shard(&shard_id)
+                    ),
+                );
+                pass += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            ReadPass::Failed => return,
+        }
+    }
+}
+
+/// The outcome of one listing and the reads that follow it.
+enum ReadPass {
+    Done(Vec<ReadRecord>, Vec<ShardView>),
+    /// This shard, listed as open, ended while being read.
+    Stale(String),
+    /// Recorded as a run error.
+    Failed,
+}
+
+async fn read_pass(
+    plan: &AdminPlan,
+    nodes: &mut Nodes,
+    shared: &Shared,
+    deadline: Duration,
+    pass: usize,
+) -> ReadPass {
+    let Some(shards) = list_shards(plan, nodes, deadline, pass).await else {
         shared
             .lock()
             .expect("state")
             .history
             .run_errors
             .push("reader: ListShards never answered".to_string());
-        return;
+        return ReadPass::Failed;
     };
     let views: Vec<ShardView> = shards.iter().map(view).collect();
     {
@@ -713,8 +811,11 @@ async fn read_everything(plan: &AdminPlan, nodes: &mut Nodes, shared: &Shared) {
                 .history
                 .run_errors
                 .push("reader: shard lineage has a cycle".to_string());
-            return;
+            return ReadPass::Failed;
         }
+    }
+    if plan.reader == ReaderOrder::ChildrenFirst {
+        order.reverse();
     }
     let mut records = Vec::new();
     let mut attempt = 0usize;
@@ -727,7 +828,7 @@ async fn read_everything(plan: &AdminPlan, nodes: &mut Nodes, shared: &Shared) {
                     "reader: could not read {} within {:?}",
                     shard.shard_id, plan.read_timeout
                 ));
-                return;
+                return ReadPass::Failed;
             }
             let node = attempt % nodes.len();
             attempt += 1;
@@ -750,6 +851,7 @@ async fn read_everything(plan: &AdminPlan, nodes: &mut Nodes, shared: &Shared) {
             let mut iterator = response.shard_iterator;
             let mut read: Vec<ReadRecord> = Vec::new();
             let mut seen_barrier = !shard.open || !barrier_acked;
+            let mut ended = false;
             loop {
                 if now() >= deadline {
                     continue 'shard;
@@ -776,10 +878,14 @@ async fn read_everything(plan: &AdminPlan, nodes: &mut Nodes, shared: &Shared) {
                         sequence_number: record.sequence_number,
                         partition_key: record.partition_key,
                         data: record.data.to_vec(),
+                        arrival_ms: record.approximate_arrival_timestamp_ms,
                     });
                 }
                 match response.next_shard_iterator {
-                    None => break,
+                    None => {
+                        ended = true;
+                        break;
+                    }
                     Some(next) => {
                         iterator = next;
                         if empty && response.millis_behind_latest == 0 {
@@ -800,11 +906,12 @@ async fn read_everything(plan: &AdminPlan, nodes: &mut Nodes, shared: &Shared) {
                     short_shard(&shard.shard_id)
                 ),
             );
+            if shard.open && ended {
+                return ReadPass::Stale(shard.shard_id.clone());
+            }
             records.extend(read);
             break;
         }
     }
-    let mut state = shared.lock().expect("state");
-    state.history.read = Some(records);
-    state.history.shards = Some(views);
+    ReadPass::Done(records, views)
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use strait_simulation::workload::ReaderOrder;
 use strait_simulation::{Outcome, RunOptions, Scenario, assert_deterministic_build, run};
 
 fn describe(outcome: &Outcome) -> String {
@@ -57,6 +58,32 @@ fn the_checker_reports_records_a_lying_disk_loses() {
          records and the checker must say so:\n{}",
         describe(&outcome)
     );
+}
+
+#[test]
+fn the_checker_reports_a_reader_that_reads_children_before_parents() {
+    let mut options = RunOptions::new(11);
+    options.scenario = Scenario::Reshard;
+    options.reader = ReaderOrder::ChildrenFirst;
+    let outcome = run(options);
+    assert!(
+        outcome
+            .violations
+            .iter()
+            .any(|v| v.invariant == "key_lineage_order" && v.detail.contains("but read before it")),
+        "a reader visiting children before their parents reads a key's later records first, \
+         and the checker must say so:\n{}",
+        describe(&outcome)
+    );
+}
+
+#[test]
+fn clock_jumps_of_hours_keep_every_acknowledged_record_in_order() {
+    let mut options = RunOptions::new(13);
+    options.scenario = Scenario::ClockJumps;
+    let outcome = run(options);
+    assert!(outcome.passed(), "{}", describe(&outcome));
+    assert!(outcome.history.clock_jumps >= 5, "{}", describe(&outcome));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Sweeps of random seeds, each with at least one crash that loses unflushed writes, one
-//! partition and one leader kill, well within five minutes on two cores. The sweep CI runs
-//! adds splits and merges to the random plans (most seeds draw at least one).
+//! partition, one leader kill and one clock jump, well within five minutes on two cores.
+//! The sweep CI runs adds at least one completed split or merge per seed. Each seed's
+//! summary line (its fault counts) is printed; `--nocapture` shows them.
 
 use std::time::{Duration, Instant};
 
@@ -27,12 +28,18 @@ fn sweep(reshard: bool) {
         options.reshard = reshard;
         let outcome = run(options);
         let h = &outcome.history;
+        println!("{}", outcome.summary());
         if !outcome.passed() {
             failures.push(describe(&outcome));
         }
         assert!(
-            h.lossy_crashes >= 1 && h.partitions >= 1 && h.leader_kills >= 1,
-            "every seed needs a lossy crash, a partition and a leader kill: {}",
+            h.lossy_crashes >= 1 && h.partitions >= 1 && h.leader_kills >= 1 && h.clock_jumps >= 1,
+            "every seed needs a lossy crash, a partition, a leader kill and a clock jump: {}",
+            outcome.summary()
+        );
+        assert!(
+            !reshard || h.reshards >= 1,
+            "every seed of the resharding sweep needs a completed reshard: {}",
             outcome.summary()
         );
     }

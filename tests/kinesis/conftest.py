@@ -44,15 +44,19 @@ def free_port() -> int:
 
 
 class Cluster:
-    """N `strait serve` processes forming one cluster."""
+    """N `strait serve` processes forming one cluster. `extra_args` are added to every
+    `strait serve`; `verify` is boto3's: a CA bundle path for an HTTPS cluster (whose
+    endpoints then use `https://`), or None for plain HTTP."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, extra_args=(), verify=None):
         binary = strait_binary()
         if not binary.exists():
             raise RuntimeError(f"{binary} not found: run `cargo test --workspace` (or cargo build) first")
         self.dir = Path(tempfile.mkdtemp(prefix="strait-kinesis-"))
         self.grpc = [f"127.0.0.1:{free_port()}" for _ in range(size)]
         self.kinesis = [f"127.0.0.1:{free_port()}" for _ in range(size)]
+        self.verify = verify
+        self.scheme = "http" if verify is None else "https"
         initial = ",".join(f"{i + 1}={address}" for i, address in enumerate(self.grpc))
         self.processes = []
         for i in range(size):
@@ -66,6 +70,7 @@ class Cluster:
                         "--kinesis-listen", self.kinesis[i],
                         "--initial-cluster", initial,
                         "--data-dir", str(self.dir / f"node-{i + 1}"),
+                        *extra_args,
                     ],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 )
@@ -73,10 +78,10 @@ class Cluster:
         self.wait_ready()
 
     def endpoint(self, index: int = 0) -> str:
-        return f"http://{self.kinesis[index]}"
+        return f"{self.scheme}://{self.kinesis[index]}"
 
-    def client(self, region: str = "us-east-1", index: int = 0, validate: bool = True):
-        return kinesis_client(self.endpoint(index), region, validate)
+    def client(self, region: str = "us-east-1", index: int = 0, validate: bool = True, retries: int = 6):
+        return kinesis_client(self.endpoint(index), region, validate, retries, verify=self.verify)
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-4000:] for p in sorted(self.dir.glob("node-*.log")))
@@ -89,7 +94,7 @@ class Cluster:
         while time.time() < deadline:
             try:
                 for i in range(len(self.kinesis)):
-                    kinesis_client(self.endpoint(i), retries=1).list_streams()
+                    kinesis_client(self.endpoint(i), retries=1, verify=self.verify).list_streams()
                 self.client().create_stream(StreamName=name, ShardCount=1)
                 wait_active(self.client(), name, timeout=max(1.0, deadline - time.time()))
                 self.client().delete_stream(StreamName=name)
@@ -116,12 +121,15 @@ class Cluster:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def kinesis_client(endpoint: str, region: str = "us-east-1", validate: bool = True, retries: int = 6):
+def kinesis_client(endpoint: str, region: str = "us-east-1", validate: bool = True, retries: int = 6,
+                   verify=None):
     """A boto3 Kinesis client for Strait. `validate=False` turns off botocore's client-side
-    checks so that invalid input reaches the server."""
+    checks so that invalid input reaches the server; `verify` is the CA bundle (or False) for
+    an HTTPS endpoint."""
     return boto3.client(
         "kinesis",
         endpoint_url=endpoint,
+        verify=verify,
         region_name=region,
         aws_access_key_id=ACCOUNT,
         aws_secret_access_key="strait-test-secret",

@@ -45,6 +45,8 @@ pub struct TestNode {
     /// Where the node serves the Kinesis HTTP API.
     pub kinesis_address: String,
     pub data_dir: PathBuf,
+    /// The member a node added later asks for admission; `None` for initial members.
+    join: Option<String>,
     process: Option<Child>,
 }
 
@@ -89,6 +91,7 @@ impl TestCluster {
                 address: format!("127.0.0.1:{}", free_port()),
                 kinesis_address: format!("127.0.0.1:{}", free_port()),
                 data_dir: dir.path().join(format!("node-{id}")),
+                join: None,
                 process: None,
             })
             .collect();
@@ -123,6 +126,10 @@ impl TestCluster {
         let extra = self.options.extra_args.clone();
         let log_path = self.dir.path().join(format!("node-{id}.log"));
         let node = self.node(id);
+        let membership = match &node.join {
+            Some(seed) => ["--join".to_string(), seed.clone()],
+            None => ["--initial-cluster".to_string(), initial],
+        };
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -132,7 +139,7 @@ impl TestCluster {
             .args(["--node-id", &id.to_string()])
             .args(["--listen", &node.address])
             .args(["--kinesis-listen", &node.kinesis_address])
-            .args(["--initial-cluster", &initial])
+            .args(membership)
             .arg("--data-dir")
             .arg(&node.data_dir)
             .args(extra)
@@ -144,6 +151,29 @@ impl TestCluster {
             .with_context(|| format!("starting node {id}"))?;
         node.process = Some(child);
         Ok(())
+    }
+
+    /// Starts a new node that joins the running cluster through node `via`, and returns
+    /// its id. It does not wait: the cluster admits it and moves replicas onto it.
+    pub fn join(&mut self, via: u64) -> Result<u64> {
+        let id = self.nodes.iter().map(|n| n.id).max().unwrap_or(0) + 1;
+        let seed = self
+            .nodes
+            .iter()
+            .find(|n| n.id == via)
+            .context("the node to join through is not in the cluster")?
+            .address
+            .clone();
+        self.nodes.push(TestNode {
+            id,
+            address: format!("127.0.0.1:{}", free_port()),
+            kinesis_address: format!("127.0.0.1:{}", free_port()),
+            data_dir: self.dir.path().join(format!("node-{id}")),
+            join: Some(seed),
+            process: None,
+        });
+        self.spawn(id)?;
+        Ok(id)
     }
 
     /// `http://` endpoint of a node.
@@ -182,6 +212,39 @@ impl TestCluster {
         if let Some(mut child) = self.node(id).process.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Stops a node with SIGTERM, as an orchestrator does, and waits up to `timeout` for it
+    /// to exit cleanly. Returns how long it took; a node still running then is killed and
+    /// the call fails, as does an exit with an error.
+    pub async fn terminate(&mut self, id: u64, timeout: Duration) -> Result<Duration> {
+        let Some(mut child) = self.node(id).process.take() else {
+            bail!("node {id} is not running");
+        };
+        let started = Instant::now();
+        let pid = libc::pid_t::try_from(child.id()).context("pid out of range")?;
+        // SAFETY: kill has no memory-safety preconditions; the pid is our own child's,
+        // not yet reaped, so it cannot name another process.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        loop {
+            if let Some(status) = child.try_wait()? {
+                if !status.success() {
+                    bail!("node {id} exited with {status} after SIGTERM\n{}", self.logs());
+                }
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "node {id} still running {timeout:?} after SIGTERM\n{}",
+                    self.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

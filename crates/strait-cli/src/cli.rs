@@ -180,6 +180,21 @@ pub enum Command {
     /// Reports on the health of the cluster.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+
+    /// Manages the cluster's nodes.
+    #[command(subcommand)]
+    Node(NodeCommand),
+
+    /// Measures a cluster: write throughput and latency, catch-up reads, put-to-read latency.
+    #[command(
+        long_about = "Generates load against a running cluster and measures it, over \
+        gRPC or the Kinesis HTTP API: `produce` (records/s, MB/s, request latency \
+        percentiles), `consume` (catch-up read throughput of a filled stream) and `e2e` \
+        (put-to-read latency through GetRecords polling and the push subscription).\n\n\
+        Every run is bounded by --count and --duration, prints a progress line to standard \
+        error and ends with one line of JSON on standard output."
+    )]
+    Bench(crate::commands::bench::BenchArgs),
 }
 
 /// `strait serve`. Every field is optional so that the config file can fill what neither
@@ -192,9 +207,31 @@ pub struct ServeArgs {
     #[arg(long, env = "STRAIT_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// This node's id, unique within the cluster and at least 1. The default is 1.
+    /// This node's id, unique within the cluster and at least 1. The default is 1, or,
+    /// with --cluster-size and --peer-address-template, the ordinal at the end of the host
+    /// name plus one (pod strait-0 is node 1).
     #[arg(long, env = "STRAIT_NODE_ID", value_name = "N")]
     pub node_id: Option<u64>,
+
+    /// The number of initial members of a cluster run as a Kubernetes StatefulSet (or any
+    /// set of hosts named <name>-0, <name>-1, ...). With --peer-address-template it stands
+    /// in for --initial-cluster, and --node-id and --advertise default from the host name.
+    #[arg(long, env = "STRAIT_CLUSTER_SIZE", value_name = "N")]
+    pub cluster_size: Option<u64>,
+
+    /// The address of the member with a given ordinal, with {ordinal} in its place, such
+    /// as strait-{ordinal}.strait-peers.default.svc.cluster.local:7001. Used with
+    /// --cluster-size. Names are resolved each time a peer is dialed, so they need not
+    /// resolve yet when the node starts.
+    #[arg(long, env = "STRAIT_PEER_ADDRESS_TEMPLATE", value_name = "TEMPLATE")]
+    pub peer_address_template: Option<String>,
+
+    /// How long a shutdown (SIGTERM, Ctrl-C) may take, such as 20s: /readyz fails at once,
+    /// the node hands the leadership of its groups to other nodes, finishes the requests
+    /// in flight and exits; whatever is left at the end of this time is abandoned. Keep
+    /// it below Kubernetes' terminationGracePeriodSeconds. The default is 20s.
+    #[arg(long, env = "STRAIT_SHUTDOWN_TIMEOUT", value_parser = parse::duration, value_name = "DURATION")]
+    pub shutdown_timeout: Option<Duration>,
 
     /// The address the gRPC server binds to. The default is 127.0.0.1:7001.
     #[arg(long, env = "STRAIT_LISTEN", value_parser = parse::host_port, value_name = "HOST:PORT")]
@@ -204,6 +241,21 @@ pub struct ServeArgs {
     /// SDKs) binds to, or `off` to serve none. The default is 127.0.0.1:4567.
     #[arg(long, env = "STRAIT_KINESIS_LISTEN", value_parser = parse::host_port_or_off, value_name = "HOST:PORT|off")]
     pub kinesis_listen: Option<String>,
+
+    /// A PEM certificate chain: with --kinesis-tls-key, the Kinesis API is served over
+    /// HTTPS (ALPN h2 and http/1.1) instead of HTTP, as the KPL requires.
+    #[arg(long, env = "STRAIT_KINESIS_TLS_CERT", value_name = "FILE", requires = "kinesis_tls_key")]
+    pub kinesis_tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --kinesis-tls-cert.
+    #[arg(long, env = "STRAIT_KINESIS_TLS_KEY", value_name = "FILE", requires = "kinesis_tls_cert")]
+    pub kinesis_tls_key: Option<PathBuf>,
+
+    /// Enforce Kinesis's per-shard throughput limits (writes: 1 MiB/s and 1,000 records/s;
+    /// GetRecords: 2 MiB/s and 5 calls/s), answering ProvisionedThroughputExceededException
+    /// beyond them. Off by default.
+    #[arg(long, env = "STRAIT_SHARD_THROUGHPUT_LIMITS")]
+    pub shard_throughput_limits: bool,
 
     /// The address other nodes and clients use to reach this node. It must match this
     /// node's entry in --initial-cluster. The default is the --listen address, which only
@@ -227,10 +279,20 @@ pub struct ServeArgs {
     )]
     pub initial_cluster: Option<parse::InitialCluster>,
 
-    /// The address of a member of a running cluster to join. Joining a running cluster is
-    /// not supported yet: the address is checked, and the command then exits with an error.
+    /// The address of a member of a running cluster to join, for a node added after the
+    /// cluster was formed. The node asks that member to admit it under its --node-id
+    /// (unique, never used before in this cluster) and --advertise address; the cluster
+    /// then moves replicas and leaderships onto it until the load is even. Do not give
+    /// --initial-cluster with --join. On restarts, keep the flag: asking again is harmless.
     #[arg(long, env = "STRAIT_JOIN", value_parser = parse::host_port, value_name = "HOST:PORT")]
     pub join: Option<String>,
+
+    /// How long a member may go without answering the control-plane leader before it is
+    /// considered down and its replicas are re-created on the other nodes (from the
+    /// surviving replicas), such as 30s or 5m. A node that comes back after that deletes
+    /// the replicas that were moved away. The default is 30s.
+    #[arg(long, env = "STRAIT_DOWN_AFTER", value_parser = parse::duration, value_name = "DURATION")]
+    pub down_after: Option<Duration>,
 
     /// How many replicas each shard keeps (fewer while the cluster has fewer nodes). The
     /// default is 3.
@@ -562,6 +624,37 @@ pub enum ClusterCommand {
         endpoint could be reached."
     )]
     Status(StatusArgs),
+}
+
+/// `strait node ...`.
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Drains a node so that it can be shut down for good.
+    #[command(long_about = "Drains a node so that it can leave the cluster.\n\n\
+        The node stops receiving new replicas; each of its replicas is re-created on another \
+        node (added as a learner, caught up, promoted, then the old copy is removed), and the \
+        groups it leads hand their leadership to other replicas. Once it holds nothing, it is \
+        removed from the cluster and can be stopped; its id is never reused.\n\n\
+        Producers and consumers keep working throughout. The command waits until the node \
+        is removed, printing progress, unless --no-wait is given; `strait cluster status` \
+        shows the moves in flight.")]
+    Decommission(DecommissionArgs),
+}
+
+/// `strait node decommission`.
+#[derive(Debug, Clone, Args)]
+pub struct DecommissionArgs {
+    /// The id of the node to drain.
+    #[arg(value_name = "NODE_ID")]
+    pub node_id: u64,
+
+    /// Return once the drain has started instead of waiting for it to finish.
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// How long to wait for the drain to finish, such as 10m.
+    #[arg(long, default_value = "30m", value_parser = parse::duration, value_name = "DURATION")]
+    pub wait_timeout: Duration,
 }
 
 /// `strait cluster status`.

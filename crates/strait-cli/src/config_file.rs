@@ -19,7 +19,7 @@ use strait_node::NodeConfig;
 use strait_raft::config::RaftTuning;
 
 use crate::cli::{LogFormat, ServeArgs};
-use crate::parse;
+use crate::{identity, parse};
 
 /// The default address the gRPC server binds to.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7001";
@@ -35,12 +35,19 @@ pub const DEFAULT_REPLICATION_FACTOR: usize = 3;
 #[serde(deny_unknown_fields)]
 pub struct ServeFile {
     pub node_id: Option<u64>,
+    pub cluster_size: Option<u64>,
+    pub peer_address_template: Option<String>,
+    pub shutdown_timeout: Option<String>,
     pub listen: Option<String>,
     pub kinesis_listen: Option<String>,
+    pub kinesis_tls_cert: Option<PathBuf>,
+    pub kinesis_tls_key: Option<PathBuf>,
+    pub shard_throughput_limits: Option<bool>,
     pub advertise: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub initial_cluster: Option<InitialClusterValue>,
     pub join: Option<String>,
+    pub down_after: Option<String>,
     pub account_id: Option<String>,
     pub replication_factor: Option<usize>,
     pub raft_snapshot_every: Option<u64>,
@@ -90,13 +97,19 @@ impl ServeFile {
 #[derive(Debug, Clone)]
 pub struct ServeSettings {
     pub node_id: u64,
+    pub shutdown_timeout: Option<std::time::Duration>,
     pub listen: String,
     /// The Kinesis API address, or `None` when it is `off`.
     pub kinesis_listen: Option<String>,
+    /// The certificate chain and key the Kinesis API serves HTTPS with.
+    pub kinesis_tls: Option<(PathBuf, PathBuf)>,
+    /// Whether the per-shard throughput limits are enforced.
+    pub shard_throughput_limits: bool,
     pub advertise: String,
     pub data_dir: PathBuf,
     pub initial_cluster: BTreeMap<u64, String>,
     pub join: Option<String>,
+    pub down_after: Option<std::time::Duration>,
     pub account_id: String,
     pub replication_factor: usize,
     pub raft: RaftTuning,
@@ -110,7 +123,34 @@ pub fn resolve(
     account_id: Option<&str>,
     file: &ServeFile,
 ) -> anyhow::Result<ServeSettings> {
-    let node_id = args.node_id.or(file.node_id).unwrap_or(1);
+    let cluster_size = args.cluster_size.or(file.cluster_size);
+    let template = args
+        .peer_address_template
+        .as_ref()
+        .or(file.peer_address_template.as_ref());
+    let stateful = match (cluster_size, template) {
+        (Some(size), Some(template)) => Some(identity::stateful_identity(
+            size,
+            template,
+            args.node_id.or(file.node_id),
+            identity::hostname,
+        )?),
+        (None, None) => None,
+        (Some(_), None) => bail!("--cluster-size needs --peer-address-template"),
+        (None, Some(_)) => bail!("--peer-address-template needs --cluster-size"),
+    };
+    let node_id = args
+        .node_id
+        .or(file.node_id)
+        .or(stateful.as_ref().map(|s| s.node_id))
+        .unwrap_or(1);
+    let shutdown_timeout = match (args.shutdown_timeout, &file.shutdown_timeout) {
+        (Some(timeout), _) => Some(timeout),
+        (None, Some(text)) => {
+            Some(parse::duration(text).map_err(|error| anyhow!("shutdown_timeout: {error}"))?)
+        }
+        (None, None) => None,
+    };
     let listen = match (&args.listen, &file.listen) {
         (Some(listen), _) => listen.clone(),
         (None, Some(listen)) => checked("listen", listen)?,
@@ -127,7 +167,10 @@ pub fn resolve(
     let advertise = match (&args.advertise, &file.advertise) {
         (Some(advertise), _) => advertise.clone(),
         (None, Some(advertise)) => checked("advertise", advertise)?,
-        (None, None) => listen.clone(),
+        (None, None) => match &stateful {
+            Some(stateful) => stateful.advertise.clone(),
+            None => listen.clone(),
+        },
     };
     let initial_cluster = match (&args.initial_cluster, &file.initial_cluster) {
         (Some(cluster), _) => cluster.0.clone(),
@@ -146,13 +189,33 @@ pub fn resolve(
                 .map_err(|error| anyhow!("initial_cluster: {error}"))?
                 .0
         }
-        (None, None) => BTreeMap::from([(node_id, advertise.clone())]),
+        // A joining node learns the members from the cluster.
+        (None, None) if args.join.is_some() || file.join.is_some() => BTreeMap::new(),
+        (None, None) => match &stateful {
+            Some(stateful) => stateful.initial_cluster.clone(),
+            None => BTreeMap::from([(node_id, advertise.clone())]),
+        },
+    };
+    let down_after = match (args.down_after, &file.down_after) {
+        (Some(duration), _) => Some(duration),
+        (None, Some(text)) => Some(parse::duration(text).map_err(|error| anyhow!("down_after: {error}"))?),
+        (None, None) => None,
     };
     let join = match (&args.join, &file.join) {
         (Some(join), _) => Some(join.clone()),
         (None, Some(join)) => Some(checked("join", join)?),
         (None, None) => None,
     };
+    let kinesis_tls = match (
+        args.kinesis_tls_cert.as_ref().or(file.kinesis_tls_cert.as_ref()),
+        args.kinesis_tls_key.as_ref().or(file.kinesis_tls_key.as_ref()),
+    ) {
+        (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+        (None, None) => None,
+        _ => bail!("--kinesis-tls-cert and --kinesis-tls-key go together"),
+    };
+    let shard_throughput_limits =
+        args.shard_throughput_limits || file.shard_throughput_limits.unwrap_or(false);
     let defaults = RaftTuning::default();
     let raft = RaftTuning {
         heartbeat_ms: args
@@ -186,8 +249,11 @@ pub fn resolve(
     }
     Ok(ServeSettings {
         node_id,
+        shutdown_timeout,
         listen,
         kinesis_listen,
+        kinesis_tls,
+        shard_throughput_limits,
         advertise,
         data_dir: args
             .data_dir
@@ -196,6 +262,7 @@ pub fn resolve(
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
         initial_cluster,
         join,
+        down_after,
         account_id: account_id
             .map(str::to_owned)
             .or_else(|| file.account_id.clone())
@@ -224,7 +291,16 @@ impl ServeSettings {
         let mut config = NodeConfig::single(self.node_id, listen, self.data_dir.clone());
         config.advertise = self.advertise.clone();
         config.kinesis_listen = self.kinesis_listen.as_deref().map(resolve_address).transpose()?;
+        config.kinesis_tls = self.kinesis_tls.clone();
+        config.shard_throughput_limits = self.shard_throughput_limits;
         config.initial_cluster = self.initial_cluster.clone();
+        if let Some(timeout) = self.shutdown_timeout {
+            config.shutdown_timeout = timeout;
+        }
+        config.join = self.join.clone();
+        if let Some(down_after) = self.down_after {
+            config.down_after = down_after;
+        }
         config.default_account = account;
         config.replication_factor = self.replication_factor;
         config.raft = self.raft.clone();
@@ -371,6 +447,76 @@ mod tests {
         .expect("each value is valid");
         let error = settings.node_config().expect_err("node 3 is not listed");
         assert!(error.to_string().contains("does not name this node"), "{error}");
+    }
+
+    #[test]
+    fn a_stateful_set_member_derives_its_peers_and_address_from_the_template() {
+        let template = "strait-{ordinal}.strait-peers:7001";
+        let settings = resolve(
+            &serve_args(&[
+                "--cluster-size",
+                "3",
+                "--peer-address-template",
+                template,
+                "--node-id",
+                "2",
+                "--listen",
+                "0.0.0.0:7001",
+                "--shutdown-timeout",
+                "5s",
+            ]),
+            None,
+            &ServeFile::default(),
+        )
+        .expect("valid");
+        assert_eq!(settings.node_id, 2);
+        assert_eq!(settings.advertise, "strait-1.strait-peers:7001");
+        assert_eq!(
+            settings.initial_cluster,
+            BTreeMap::from([
+                (1, "strait-0.strait-peers:7001".to_owned()),
+                (2, "strait-1.strait-peers:7001".to_owned()),
+                (3, "strait-2.strait-peers:7001".to_owned()),
+            ])
+        );
+        assert_eq!(settings.shutdown_timeout, Some(std::time::Duration::from_secs(5)));
+        let config = settings.node_config().expect("consistent");
+        assert_eq!(config.shutdown_timeout, std::time::Duration::from_secs(5));
+
+        // The same settings from a file; an explicit --advertise still wins.
+        let file = ServeFile::parse(
+            "cluster-size = 3\npeer_address_template = \"strait-{ordinal}.strait-peers:7001\"\n\
+             node_id = 3\nshutdown_timeout = \"1m\"\n",
+        )
+        .expect("valid");
+        let settings = resolve(&serve_args(&[]), None, &file).expect("valid");
+        assert_eq!(settings.advertise, "strait-2.strait-peers:7001");
+        assert_eq!(
+            settings.shutdown_timeout,
+            Some(std::time::Duration::from_secs(60))
+        );
+
+        // One without the other, and an ordinal past the size, are refused.
+        let error = resolve(&serve_args(&["--cluster-size", "3"]), None, &ServeFile::default())
+            .expect_err("no template");
+        assert!(
+            error.to_string().contains("needs --peer-address-template"),
+            "{error}"
+        );
+        let error = resolve(
+            &serve_args(&[
+                "--cluster-size",
+                "3",
+                "--peer-address-template",
+                template,
+                "--node-id",
+                "4",
+            ]),
+            None,
+            &ServeFile::default(),
+        )
+        .expect_err("ordinal 3 of 3");
+        assert!(error.to_string().contains("--cluster-size is 3"), "{error}");
     }
 
     #[test]

@@ -18,6 +18,7 @@
 mod cli;
 mod commands;
 mod config_file;
+mod identity;
 mod logging;
 mod output;
 mod parse;

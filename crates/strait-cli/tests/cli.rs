@@ -14,21 +14,28 @@ fn help_explains_every_command() {
     let output = strait().arg("--help").output().unwrap();
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
-    for command in ["serve", "dev", "stream", "put", "tail", "cluster"] {
+    for command in ["serve", "dev", "stream", "put", "tail", "cluster", "node"] {
         assert!(help.contains(command), "--help mentions {command}:\n{help}");
     }
 }
 
 #[test]
-fn joining_is_refused_clearly_for_now() {
+fn joining_as_an_initial_member_is_refused() {
     let output = strait()
-        .args(["serve", "--join", "127.0.0.1:7001", "--data-dir"])
+        .args([
+            "serve",
+            "--join",
+            "127.0.0.1:7001",
+            "--initial-cluster",
+            "1=127.0.0.1:7001",
+            "--data-dir",
+        ])
         .arg(tempfile::tempdir().unwrap().path())
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("not supported yet"), "{stderr}");
+    assert!(stderr.contains("--join is for nodes added later"), "{stderr}");
 }
 
 #[test]

@@ -571,6 +571,18 @@ impl StraitClient {
         Ok(status)
     }
 
+    /// Starts decommissioning a node: its replicas and leaderships move to the other
+    /// nodes, then it is removed from the cluster. Returns once the drain has started;
+    /// [`StraitClient::cluster_status`] shows its progress.
+    pub async fn decommission_node(&self, node_id: u64) -> Result<(), ClientError> {
+        self.call("DecommissionNode", self.deadline(), |mut grpc| async move {
+            grpc.decommission_node(proto::DecommissionNodeRequest { node_id })
+                .await
+        })
+        .await?;
+        Ok(())
+    }
+
     // ---------------------------------------------------------------------------------------
     // The call loop.
     // ---------------------------------------------------------------------------------------

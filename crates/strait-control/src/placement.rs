@@ -79,6 +79,12 @@ impl PlacementPlanner {
         order
     }
 
+    /// Every node in ring order for a shard key: the shard's stable preference, used to
+    /// choose among equally loaded nodes so that repeated plans agree.
+    pub fn ranking(&self, incarnation: u64, ordinal: u32) -> Vec<NodeId> {
+        self.preference((incarnation, ordinal))
+    }
+
     /// Places one shard (identified by its stream incarnation and ordinal) on
     /// `min(replication_factor, nodes)` distinct nodes.
     pub fn place(&mut self, incarnation: u64, ordinal: u32, replication_factor: usize) -> Replicas {

@@ -31,6 +31,27 @@ pub struct NodeInfo {
     pub address: String,
     /// Whether the node votes in the control group.
     pub voter: bool,
+    /// Whether the node takes new replicas or is being emptied.
+    pub state: NodeState,
+}
+
+/// Where a member is in its life in the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeState {
+    /// Holds replicas and is given new ones.
+    Active,
+    /// Being decommissioned: its replicas move to other nodes and it gets no new ones.
+    /// Once it holds none, it is removed from the cluster.
+    Draining,
+}
+
+impl NodeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Active => "active",
+            NodeState::Draining => "draining",
+        }
+    }
 }
 
 /// A stream and its shards.
@@ -119,8 +140,26 @@ pub struct GroupMeta {
     pub stream: StreamKey,
     pub incarnation: StreamIncarnation,
     pub shard: ShardId,
-    /// Replica nodes; the first one initializes the group.
+    /// The nodes that should hold the group's replicas, its voters once every move in
+    /// flight is done. When the group is created, the first one initializes it; a replica
+    /// moved in is appended, so it never initializes a group that already has a log.
     pub replicas: Vec<NodeId>,
+    /// Nodes a replica is moving away from: they keep hosting the group until its leader
+    /// has taken them out of the group's Raft membership and said so
+    /// ([`ControlCommand::ReplicaRetired`]); only then do they delete its data.
+    pub retiring: Vec<NodeId>,
+}
+
+impl GroupMeta {
+    /// Whether a replica move of this group is in flight.
+    pub fn moving(&self) -> bool {
+        !self.retiring.is_empty()
+    }
+
+    /// Whether `node` hosts (or still hosts) a replica of the group.
+    pub fn hosted_on(&self, node: NodeId) -> bool {
+        self.replicas.contains(&node) || self.retiring.contains(&node)
+    }
 }
 
 /// Changes to the metadata. Stored in the control log: variants may be added, never
@@ -177,6 +216,33 @@ pub enum ControlCommand {
         key: StreamKey,
         command: crate::settings::SettingsCommand,
     },
+    /// Admits a node that asked to join. Repeating it (a joining node retrying) is
+    /// harmless; an id already taken by another address, or once removed, is refused.
+    AddNode { node: NodeInfo },
+    /// Moves one replica of a group from `from` to `to`: `to` joins the placement at once
+    /// (its replica starts and catches up), `from` keeps hosting until the group's leader
+    /// retires it. The planner moves one replica per group at a time, except to replace a
+    /// replica whose node went down in the middle of a move.
+    MoveReplica { group: u64, from: NodeId, to: NodeId },
+    /// The group's leader took `node` out of the group's Raft membership: the node may
+    /// delete its replica.
+    ReplicaRetired { group: u64, node: NodeId },
+    /// Starts decommissioning a node: it gets no new replicas and its replicas move away.
+    DrainNode { id: NodeId },
+    /// Removes a drained node that hosts no replica. Its id is never reused.
+    RemoveNode { id: NodeId },
+    /// Switches an ACTIVE stream between provisioned and on-demand capacity, with the
+    /// warm throughput an on-demand stream keeps (cleared for a provisioned one).
+    SetStreamMode {
+        key: StreamKey,
+        mode: StreamMode,
+        warm_throughput_mibps: Option<u32>,
+    },
+    /// Changes an account's settings in one region.
+    Account {
+        namespace: Namespace,
+        command: crate::settings::AccountCommand,
+    },
 }
 
 impl std::fmt::Display for ControlCommand {
@@ -211,6 +277,21 @@ impl std::fmt::Display for ControlCommand {
                 write!(f, "complete-reshard({}, intent {intent})", key.name)
             }
             ControlCommand::Settings { key, .. } => write!(f, "settings({})", key.name),
+            ControlCommand::AddNode { node } => write!(f, "add-node({} at {})", node.id, node.address),
+            ControlCommand::MoveReplica { group, from, to } => {
+                write!(f, "move-replica(group {group}, {from} -> {to})")
+            }
+            ControlCommand::ReplicaRetired { group, node } => {
+                write!(f, "replica-retired(group {group}, node {node})")
+            }
+            ControlCommand::DrainNode { id } => write!(f, "drain-node({id})"),
+            ControlCommand::RemoveNode { id } => write!(f, "remove-node({id})"),
+            ControlCommand::SetStreamMode { key, mode, .. } => {
+                write!(f, "set-stream-mode({}, {})", key.name, mode.as_kinesis_str())
+            }
+            ControlCommand::Account { namespace, .. } => {
+                write!(f, "account({}, {})", namespace.account, namespace.region)
+            }
         }
     }
 }
@@ -236,6 +317,16 @@ pub enum ControlError {
     ChildrenDoNotCoverParents,
     #[error(transparent)]
     Settings(#[from] crate::settings::SettingsError),
+    #[error("node {0} is already a member at {1}")]
+    NodeIdTaken(NodeId, String),
+    #[error("node {0} was removed from the cluster; a returning node needs a new id")]
+    NodeRemoved(NodeId),
+    #[error("node {0} is not a member")]
+    NodeNotFound(NodeId),
+    #[error("invalid replica move: {0}")]
+    InvalidMove(String),
+    #[error("node {0} still hosts {1} replicas")]
+    NodeNotDrained(NodeId, usize),
 }
 
 /// What applying a command answered.
@@ -263,6 +354,11 @@ pub struct ControlState {
     /// Each stream's tags and consumers; a stream without any has no entry.
     #[serde(default)]
     pub settings: BTreeMap<StreamKey, crate::settings::StreamSettings>,
+    /// Ids of nodes removed from the cluster; they are never reused.
+    pub removed_nodes: std::collections::BTreeSet<NodeId>,
+    /// Each account's settings per region; an account that never changed any has no entry.
+    #[serde(default)]
+    pub accounts: BTreeMap<Namespace, crate::settings::AccountSettings>,
 }
 
 impl ControlState {
@@ -336,6 +432,7 @@ impl ControlState {
                             incarnation,
                             shard,
                             replicas: placements[ordinal].clone(),
+                            retiring: Vec::new(),
                         },
                     );
                     shards.insert(
@@ -419,6 +516,61 @@ impl ControlState {
                 result?;
                 Ok(ControlReply::Done)
             }
+            ControlCommand::AddNode { node } => self.add_node(node),
+            ControlCommand::MoveReplica { group, from, to } => self.move_replica(*group, *from, *to),
+            ControlCommand::ReplicaRetired { group, node } => {
+                if let Some(meta) = self.groups.get_mut(group) {
+                    meta.retiring.retain(|n| n != node);
+                }
+                Ok(ControlReply::Done)
+            }
+            ControlCommand::SetStreamMode {
+                key,
+                mode,
+                warm_throughput_mibps,
+            } => {
+                let stream = self
+                    .streams
+                    .get_mut(key)
+                    .ok_or_else(|| ControlError::StreamNotFound(key.name.clone()))?;
+                if stream.status != StreamStatus::Active {
+                    return Err(ControlError::StreamNotActive(key.name.clone(), stream.status));
+                }
+                stream.mode = *mode;
+                let warm = match mode {
+                    StreamMode::OnDemand => *warm_throughput_mibps,
+                    StreamMode::Provisioned => None,
+                };
+                let settings = self.settings.entry(key.clone()).or_default();
+                settings.warm_throughput_mibps = warm;
+                if settings.is_empty() {
+                    self.settings.remove(key);
+                }
+                Ok(ControlReply::Done)
+            }
+            ControlCommand::Account { namespace, command } => {
+                let account = self.accounts.entry(namespace.clone()).or_default();
+                account.apply(command);
+                Ok(ControlReply::Done)
+            }
+            ControlCommand::DrainNode { id } => {
+                let node = self.nodes.get_mut(id).ok_or(ControlError::NodeNotFound(*id))?;
+                node.state = NodeState::Draining;
+                Ok(ControlReply::Done)
+            }
+            ControlCommand::RemoveNode { id } => {
+                let node = self.nodes.get(id).ok_or(ControlError::NodeNotFound(*id))?;
+                if node.state != NodeState::Draining {
+                    return Err(ControlError::InvalidMove(format!("node {id} is not draining")));
+                }
+                let hosted = self.groups.values().filter(|g| g.hosted_on(*id)).count();
+                if hosted > 0 {
+                    return Err(ControlError::NodeNotDrained(*id, hosted));
+                }
+                self.nodes.remove(id);
+                self.removed_nodes.insert(*id);
+                Ok(ControlReply::Done)
+            }
             ControlCommand::SetRetention {
                 key,
                 retention_hours,
@@ -492,6 +644,7 @@ impl ControlState {
                     incarnation: stream.incarnation,
                     shard,
                     replicas: child.replicas.clone(),
+                    retiring: Vec::new(),
                 },
             );
             planned.push(ShardMeta {
@@ -553,9 +706,70 @@ impl ControlState {
         Ok(ControlReply::Done)
     }
 
-    /// The shard groups with a replica on `node`.
+    fn add_node(&mut self, node: &NodeInfo) -> Result<ControlReply, ControlError> {
+        if self.removed_nodes.contains(&node.id) {
+            return Err(ControlError::NodeRemoved(node.id));
+        }
+        if node.id == 0 {
+            return Err(ControlError::InvalidPlacement("node ids start at 1".into()));
+        }
+        match self.nodes.get(&node.id) {
+            Some(known) if known.address == node.address => Ok(ControlReply::Done),
+            Some(known) => Err(ControlError::NodeIdTaken(node.id, known.address.clone())),
+            None => {
+                self.nodes.insert(
+                    node.id,
+                    NodeInfo {
+                        voter: false,
+                        state: NodeState::Active,
+                        ..node.clone()
+                    },
+                );
+                Ok(ControlReply::Done)
+            }
+        }
+    }
+
+    fn move_replica(&mut self, group: u64, from: NodeId, to: NodeId) -> Result<ControlReply, ControlError> {
+        let target = self.nodes.get(&to).ok_or(ControlError::NodeNotFound(to))?;
+        if target.state != NodeState::Active {
+            return Err(ControlError::InvalidMove(format!("node {to} is draining")));
+        }
+        let meta = self
+            .groups
+            .get_mut(&group)
+            .ok_or_else(|| ControlError::InvalidMove(format!("group {group} does not exist")))?;
+        if !meta.replicas.contains(&from) {
+            return Err(ControlError::InvalidMove(format!(
+                "node {from} holds no replica of group {group}"
+            )));
+        }
+        if meta.replicas.contains(&to) {
+            return Err(ControlError::InvalidMove(format!(
+                "node {to} already holds a replica of group {group}"
+            )));
+        }
+        meta.replicas.retain(|n| *n != from);
+        // A node still retiring from the group keeps its copy: moving back to it cancels
+        // its retirement rather than starting an empty replica.
+        meta.retiring.retain(|n| *n != to);
+        meta.replicas.push(to);
+        meta.retiring.push(from);
+        Ok(ControlReply::Done)
+    }
+
+    /// The shard groups `node` hosts: those placed on it and those moving away from it.
     pub fn groups_on(&self, node: NodeId) -> impl Iterator<Item = &GroupMeta> {
-        self.groups.values().filter(move |g| g.replicas.contains(&node))
+        self.groups.values().filter(move |g| g.hosted_on(node))
+    }
+
+    /// Nodes that take new replicas, in id order.
+    pub fn active_nodes(&self) -> Vec<NodeId> {
+        self.nodes
+            .values()
+            .filter(|n| n.state == NodeState::Active)
+            .map(|n| n.id)
+            .collect()
     }
 
     /// `(replicas, preferred leaders)` per node, for placement.
@@ -617,6 +831,7 @@ mod tests {
                 id,
                 address: format!("127.0.0.1:700{id}"),
                 voter: true,
+                state: NodeState::Active,
             })
             .collect();
         assert_eq!(
@@ -651,6 +866,60 @@ mod tests {
         HashKeyRange::check_coverage(&ranges).unwrap();
         assert_eq!(state.groups.len(), 4);
         assert_eq!(state.routing_version, 1);
+    }
+
+    #[test]
+    fn stream_modes_switch_only_when_active_and_keep_warm_throughput_on_demand() {
+        let mut state = bootstrapped();
+        let incarnation = match create(&mut state, "modes", 1) {
+            ControlReply::StreamCreated { incarnation } => incarnation,
+            other => panic!("{other:?}"),
+        };
+        let switch = |mode, warm| ControlCommand::SetStreamMode {
+            key: key("modes"),
+            mode,
+            warm_throughput_mibps: warm,
+        };
+        assert!(matches!(
+            state.apply(&switch(StreamMode::OnDemand, None)),
+            ControlReply::Rejected(ControlError::StreamNotActive(_, StreamStatus::Creating))
+        ));
+        state.apply(&ControlCommand::ActivateStream {
+            key: key("modes"),
+            incarnation,
+        });
+        assert_eq!(state.apply(&switch(StreamMode::OnDemand, Some(20))), ControlReply::Done);
+        assert_eq!(state.streams[&key("modes")].mode, StreamMode::OnDemand);
+        assert_eq!(state.settings[&key("modes")].warm_throughput_mibps, Some(20));
+        assert_eq!(state.apply(&switch(StreamMode::Provisioned, Some(20))), ControlReply::Done);
+        assert_eq!(state.streams[&key("modes")].mode, StreamMode::Provisioned);
+        assert!(!state.settings.contains_key(&key("modes")), "a provisioned stream has no warm throughput");
+        assert!(matches!(
+            state.apply(&ControlCommand::SetStreamMode {
+                key: key("missing"),
+                mode: StreamMode::OnDemand,
+                warm_throughput_mibps: None,
+            }),
+            ControlReply::Rejected(ControlError::StreamNotFound(_))
+        ));
+    }
+
+    #[test]
+    fn account_settings_are_kept_per_namespace() {
+        let mut state = bootstrapped();
+        let namespace = key("any").namespace;
+        let command = ControlCommand::Account {
+            namespace: namespace.clone(),
+            command: crate::settings::AccountCommand::SetBillingCommitment {
+                enabled: true,
+                now_ms: 5,
+            },
+        };
+        assert_eq!(state.apply(&command), ControlReply::Done);
+        let commitment = state.accounts[&namespace].commitment.clone().expect("enabled");
+        assert!(commitment.enabled);
+        assert_eq!(commitment.started_at_ms, 5);
+        assert_eq!(state.accounts.len(), 1);
     }
 
     #[test]

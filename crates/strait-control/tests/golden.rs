@@ -22,14 +22,24 @@
 //! complete NAME intent=N endings=S@INDEX.OFFSET,... [now=T]
 //! set-retention NAME hours=H now=T
 //! horizon NAME now=T                                         the retention horizon at T
+//! add-node id=N [address=HOST:PORT]                           a node joins
+//! move group=G from=N to=M                                    starts a replica move
+//! retired group=G node=N                                      the group's leader retired N
+//! drain id=N                                                  starts decommissioning N
+//! remove-node id=N                                            removes a drained node
+//! plan-moves [down=N,...] [limit=K]                           what the rebalancer would move
 //! ```
+//!
+//! Also checked after every command: no group names a node twice (as replica or retiring),
+//! and every replica is on a member.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use strait_control::{
-    ControlCommand, ControlReply, ControlState, NodeInfo, PlannedChild, ShardMeta, StreamKey, StreamMeta,
+    ControlCommand, ControlReply, ControlState, NodeInfo, NodeState, PlannedChild, ShardMeta, StreamKey,
+    StreamMeta,
 };
 use strait_core::{
     AccountId, HashKey, HashKeyRange, Namespace, RecordPosition, Region, ShardId, StreamIncarnation,
@@ -50,7 +60,7 @@ macro_rules! scripts {
     };
 }
 
-scripts!(create, split, merge, recreate, retention);
+scripts!(create, split, merge, recreate, retention, membership);
 
 #[test]
 fn every_script_is_run() {
@@ -118,6 +128,10 @@ fn run_script(name: &str) {
                 named.push(key(name));
             }
         }
+        // A block about nodes names no stream: it changes placements, so show them all.
+        if named.is_empty() {
+            named = runner.state.streams.keys().cloned().collect();
+        }
         out.push_str(&render_state(&runner.state, &named));
         out
     });
@@ -159,6 +173,7 @@ impl Runner {
                         id,
                         address: format!("node-{id}:7000"),
                         voter: true,
+                        state: NodeState::Active,
                     })
                     .collect(),
                 iterator_secret: vec![7; 32],
@@ -275,6 +290,50 @@ impl Runner {
                     fmt_ms(stream.retention_horizon_ms(now))
                 ));
             }
+            "add-node" => {
+                let id: u64 = args.number("id")?.ok_or("missing id=")?;
+                ControlCommand::AddNode {
+                    node: NodeInfo {
+                        id,
+                        address: args.take("address").unwrap_or_else(|| format!("node-{id}:7000")),
+                        voter: false,
+                        state: NodeState::Active,
+                    },
+                }
+            }
+            "move" => ControlCommand::MoveReplica {
+                group: args.number("group")?.ok_or("missing group=")?,
+                from: args.number("from")?.ok_or("missing from=")?,
+                to: args.number("to")?.ok_or("missing to=")?,
+            },
+            "retired" => ControlCommand::ReplicaRetired {
+                group: args.number("group")?.ok_or("missing group=")?,
+                node: args.number("node")?.ok_or("missing node=")?,
+            },
+            "drain" => ControlCommand::DrainNode {
+                id: args.number("id")?.ok_or("missing id=")?,
+            },
+            "remove-node" => ControlCommand::RemoveNode {
+                id: args.number("id")?.ok_or("missing id=")?,
+            },
+            "plan-moves" => {
+                let down: BTreeSet<u64> = args.nodes("down")?.unwrap_or_default().into_iter().collect();
+                let limit: usize = args.number("limit")?.unwrap_or(100);
+                args.done()?;
+                let moves = strait_control::rebalance::plan_moves(&self.state, &down, limit);
+                let rendered: Vec<String> = moves
+                    .iter()
+                    .map(|m| format!("group {} {}->{}", m.group, m.from, m.to))
+                    .collect();
+                return Ok(format!(
+                    "plan-moves: {}",
+                    if rendered.is_empty() {
+                        "none".into()
+                    } else {
+                        rendered.join(", ")
+                    }
+                ));
+            }
             other => return Err(format!("unknown command {other}")),
         };
         args.done()?;
@@ -292,6 +351,20 @@ impl Runner {
     }
 
     fn check_invariants(&mut self, at: &str) {
+        for group in self.state.groups.values() {
+            let mut hosts: Vec<u64> = group.replicas.iter().chain(&group.retiring).copied().collect();
+            hosts.sort_unstable();
+            hosts.dedup();
+            if hosts.len() != group.replicas.len() + group.retiring.len() {
+                panic!("{at}: group {} names a node twice: {group:?}", group.id);
+            }
+            if let Some(n) = group.replicas.iter().find(|n| !self.state.nodes.contains_key(n)) {
+                panic!(
+                    "{at}: group {} is placed on node {n}, which is not a member",
+                    group.id
+                );
+            }
+        }
         for stream in self.state.streams.values() {
             if matches!(stream.status, StreamStatus::Active | StreamStatus::Updating) {
                 let open: Vec<HashKeyRange> = stream.open_shards().map(|s| s.range).collect();
@@ -469,7 +542,15 @@ fn render_reply(reply: &ControlReply) -> String {
 /// rendered as absent) and any group no stream accounts for.
 fn render_state(state: &ControlState, named: &[StreamKey]) -> String {
     let mut out = String::new();
-    let nodes: Vec<String> = state.nodes.keys().map(|n| n.to_string()).collect();
+    let nodes: Vec<String> = state
+        .nodes
+        .values()
+        .map(|n| match n.state {
+            NodeState::Active => n.id.to_string(),
+            other => format!("{}({})", n.id, other.as_str()),
+        })
+        .chain(state.removed_nodes.iter().map(|n| format!("{n}(removed)")))
+        .collect();
     writeln!(
         out,
         "routing v{} next_group={} nodes={}",
@@ -567,6 +648,10 @@ fn render_shard(
             groups.insert(group.id);
             let replicas: Vec<String> = group.replicas.iter().map(|r| r.to_string()).collect();
             write!(line, " replicas={}", replicas.join(",")).unwrap();
+            if group.moving() {
+                let retiring: Vec<String> = group.retiring.iter().map(|r| r.to_string()).collect();
+                write!(line, " retiring={}", retiring.join(",")).unwrap();
+            }
             if group.shard != shard.id || group.stream != *stream {
                 line.push_str(" (group names another shard)");
             }

@@ -308,6 +308,15 @@ impl StraitError {
         ))
     }
 
+    /// Warm throughput asked for while the account's minimum throughput billing
+    /// commitment is not in force.
+    pub fn commitment_required(account: &AccountId) -> Self {
+        Self::invalid_argument(format!(
+            "Warm throughput requires the minimum throughput billing commitment to be enabled for \
+             account {account}."
+        ))
+    }
+
     /// `Request is invalid. Stream <name> under account <acct> is in On-Demand mode.`
     /// (Validation), for resharding an on-demand stream.
     pub fn stream_on_demand(stream: &StreamName, account: &AccountId) -> Self {

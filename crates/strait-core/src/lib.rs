@@ -57,7 +57,8 @@ pub use iterator::{
 pub use operations::StreamOperations;
 pub use partition_key::PartitionKey;
 pub use record::{
-    MAX_PUT_RECORDS_BYTES, MAX_PUT_RECORDS_ENTRIES, MAX_RECORD_BYTES, Record, StoredRecord, check_put_records,
+    MAX_PUT_RECORDS_BYTES, MAX_PUT_RECORDS_BYTES_LARGE, MAX_PUT_RECORDS_ENTRIES, MAX_RECORD_BYTES,
+    MODEL_MAX_DATA_BYTES, Record, StoredRecord, check_put_records,
 };
 pub use sequence::{RecordPosition, SequenceNumber, SequenceNumberError};
 pub use shard::ShardId;

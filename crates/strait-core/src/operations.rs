@@ -14,9 +14,9 @@ use crate::error::StraitResult;
 use crate::iterator::IteratorType;
 use crate::record::Record;
 use crate::service::{
-    Consumer, CreateStreamRequest, GetRecordsResponse, MergeShardsRequest, PutRecordResult,
-    SplitShardRequest, StreamDescription, StreamExtras, UpdateRetentionRequest, UpdateShardCountRequest,
-    UpdateShardCountResponse,
+    AccountSettings, Consumer, CreateStreamRequest, GetRecordsResponse, MergeShardsRequest, PolicyTarget,
+    PutRecordResult, SplitShardRequest, StreamDescription, StreamExtras, UpdateRetentionRequest,
+    UpdateShardCountRequest, UpdateShardCountResponse, UpdateStreamModeRequest,
 };
 use crate::shard::ShardId;
 use crate::stream::{Namespace, StreamName};
@@ -73,6 +73,14 @@ pub trait StreamOperations: Send + Sync + 'static {
 
     /// Records at an iterator, the next iterator, and the lag behind the shard's tip.
     fn get_records(
+        &self,
+        iterator: &str,
+        limit: u32,
+    ) -> impl Future<Output = StraitResult<GetRecordsResponse>> + Send;
+
+    /// As [`get_records`](Self::get_records), for a push subscription: enhanced fan-out
+    /// consumers have their own read budget, so the per-shard read limits do not apply.
+    fn read_for_subscription(
         &self,
         iterator: &str,
         limit: u32,
@@ -172,4 +180,55 @@ pub trait StreamOperations: Send + Sync + 'static {
         stream: &StreamName,
         metrics: Vec<String>,
     ) -> impl Future<Output = StraitResult<()>> + Send;
+
+    /// Switches a stream between provisioned and on-demand capacity.
+    fn update_stream_mode(
+        &self,
+        request: UpdateStreamModeRequest,
+    ) -> impl Future<Output = StraitResult<()>> + Send;
+
+    /// Sets a stream's record size limit, in KiB (1024 to 10240).
+    fn set_max_record_size(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        kib: u32,
+    ) -> impl Future<Output = StraitResult<()>> + Send;
+
+    /// Sets an on-demand stream's warm throughput, in MiB/s; the account's minimum
+    /// throughput billing commitment must be in force.
+    fn set_warm_throughput(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        mibps: u32,
+    ) -> impl Future<Output = StraitResult<()>> + Send;
+
+    /// Attaches a resource policy document (kept verbatim) to a stream or consumer, or
+    /// removes it with `None`.
+    fn set_resource_policy(
+        &self,
+        target: PolicyTarget,
+        policy: Option<String>,
+    ) -> impl Future<Output = StraitResult<()>> + Send;
+
+    /// The resource policy attached to a stream or consumer, if any.
+    fn resource_policy(
+        &self,
+        target: PolicyTarget,
+    ) -> impl Future<Output = StraitResult<Option<String>>> + Send;
+
+    /// An account's settings in the namespace's region.
+    fn account_settings(
+        &self,
+        namespace: &Namespace,
+    ) -> impl Future<Output = StraitResult<AccountSettings>> + Send;
+
+    /// Enables or disables the account's minimum throughput billing commitment; returns
+    /// the settings as they now are.
+    fn set_billing_commitment(
+        &self,
+        namespace: &Namespace,
+        enabled: bool,
+    ) -> impl Future<Output = StraitResult<AccountSettings>> + Send;
 }

@@ -29,6 +29,13 @@ pub const MAX_PUT_RECORDS_ENTRIES: usize = 500;
 /// The largest total size of one PutRecords request, summed over its records: 5 MiB.
 pub const MAX_PUT_RECORDS_BYTES: usize = 5 << 20;
 
+/// The largest total size of one PutRecords request to a stream that accepts records over
+/// 1 MiB: 10 MiB.
+pub const MAX_PUT_RECORDS_BYTES_LARGE: usize = 10 << 20;
+
+/// The largest record data the Kinesis model allows, whatever the stream's limit: 10 MiB.
+pub const MODEL_MAX_DATA_BYTES: usize = 10 << 20;
+
 /// A record as a producer sends it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Record {

@@ -82,6 +82,9 @@ pub struct StreamDescription {
     pub retention_hours: u32,
     /// When the stream was created, in milliseconds since the Unix epoch.
     pub created_at_ms: u64,
+    /// The trim horizon when the description was taken: records that arrived before it
+    /// (ms since the Unix epoch) are past retention. ListShards filters shards by it.
+    pub trim_horizon_ms: u64,
     /// The stream's shards, open and closed, in shard id order.
     pub shards: Vec<ShardDescription>,
 }
@@ -120,12 +123,24 @@ pub struct ShardDescription {
     pub replicas: Vec<u64>,
     /// The node currently leading the shard's Raft group, if known.
     pub leader: Option<u64>,
+    /// When the shard was opened (with its stream, or by a split or merge), in
+    /// milliseconds since the Unix epoch.
+    pub created_at_ms: u64,
+    /// When the shard was closed by a split or merge, if it was.
+    pub closed_at_ms: Option<u64>,
 }
 
 impl ShardDescription {
     /// Tells whether the shard still accepts writes (it has no ending sequence number).
     pub fn is_open(&self) -> bool {
         self.ending_sequence_number.is_none()
+    }
+
+    /// Tells whether the shard was open at `at_ms`: opened at or before it and not closed
+    /// before it (a shard closed exactly then still counts, so that a reader starting at
+    /// that instant drains the parent before its children).
+    pub fn was_open_at(&self, at_ms: u64) -> bool {
+        self.created_at_ms <= at_ms && self.closed_at_ms.is_none_or(|closed| closed >= at_ms)
     }
 
     /// Returns the shard's parents: none for an original shard, one after a split, two after
@@ -469,13 +484,118 @@ pub struct Consumer {
     pub created_at_ms: u64,
 }
 
-/// A stream's encryption and enhanced-monitoring settings, as DescribeStream reports them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A stream's metadata-only settings as DescribeStream(Summary) and the puts report them:
+/// encryption, enhanced monitoring, the record size limit and the warm throughput.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamExtras {
     /// The KMS key id records are encrypted with, if encryption is on.
     pub encryption_key_id: Option<String>,
     /// The enabled enhanced shard-level metrics, in name order.
     pub shard_level_metrics: Vec<String>,
+    /// The largest record the stream accepts (data plus partition key), in KiB.
+    pub max_record_size_kib: u32,
+    /// The warm throughput asked for an on-demand stream, in MiB/s, if any.
+    pub warm_throughput_mibps: Option<u32>,
+}
+
+impl Default for StreamExtras {
+    fn default() -> Self {
+        StreamExtras {
+            encryption_key_id: None,
+            shard_level_metrics: Vec::new(),
+            max_record_size_kib: DEFAULT_MAX_RECORD_SIZE_KIB,
+            warm_throughput_mibps: None,
+        }
+    }
+}
+
+impl StreamExtras {
+    /// The largest record the stream accepts, in bytes of data plus partition key.
+    pub fn max_record_bytes(&self) -> usize {
+        self.max_record_size_kib as usize * 1024
+    }
+
+    /// The largest PutRecords request the stream accepts, summed over its records: 5 MiB,
+    /// or 10 MiB once the stream takes records over 1 MiB (Kinesis's current rule).
+    pub fn max_put_records_bytes(&self) -> usize {
+        if self.max_record_size_kib > DEFAULT_MAX_RECORD_SIZE_KIB {
+            crate::record::MAX_PUT_RECORDS_BYTES_LARGE
+        } else {
+            crate::record::MAX_PUT_RECORDS_BYTES
+        }
+    }
+}
+
+/// A stream's record size limit unless changed (CreateStream or UpdateMaxRecordSize): 1 MiB.
+pub const DEFAULT_MAX_RECORD_SIZE_KIB: u32 = 1024;
+/// The smallest and largest record size limits a stream may have, in KiB.
+pub const MAX_RECORD_SIZE_KIB_RANGE: std::ops::RangeInclusive<u32> = 1024..=10240;
+
+/// UpdateStreamMode: switch a stream between provisioned and on-demand capacity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateStreamModeRequest {
+    /// The stream's namespace.
+    pub namespace: Namespace,
+    /// The stream.
+    pub stream: StreamName,
+    /// The new mode.
+    pub mode: StreamMode,
+    /// The warm throughput for an on-demand stream, in MiB/s (only with ON_DEMAND).
+    pub warm_throughput_mibps: Option<u32>,
+}
+
+/// Which resource a resource policy is attached to: a stream, or one of its consumers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyTarget {
+    /// The stream's namespace.
+    pub namespace: Namespace,
+    /// The stream (for a consumer, the stream it reads).
+    pub stream: StreamName,
+    /// The consumer's name and registration time in seconds (as its ARN ends), or `None`
+    /// for the stream itself.
+    pub consumer: Option<(String, u64)>,
+}
+
+/// The status of an account's minimum throughput billing commitment, as Kinesis spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CommitmentStatus {
+    /// In force.
+    Enabled,
+    /// Not in force.
+    Disabled,
+    /// Ended by the account, but in force until its earliest allowed end.
+    EnabledUntilEarliestAllowedEnd,
+}
+
+impl CommitmentStatus {
+    /// The status as Kinesis spells it.
+    pub fn as_kinesis_str(self) -> &'static str {
+        match self {
+            CommitmentStatus::Enabled => "ENABLED",
+            CommitmentStatus::Disabled => "DISABLED",
+            CommitmentStatus::EnabledUntilEarliestAllowedEnd => "ENABLED_UNTIL_EARLIEST_ALLOWED_END",
+        }
+    }
+}
+
+/// An account's settings in one region (DescribeAccountSettings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountSettings {
+    /// The minimum throughput billing commitment's status at the time of the answer.
+    pub commitment_status: CommitmentStatus,
+    /// When the commitment was last enabled (ms since the Unix epoch).
+    pub commitment_started_at_ms: Option<u64>,
+    /// When the commitment ended or will end, once disabled.
+    pub commitment_ended_at_ms: Option<u64>,
+    /// The earliest time an enabled commitment may end.
+    pub commitment_earliest_allowed_end_at_ms: Option<u64>,
+}
+
+impl AccountSettings {
+    /// Tells whether the commitment is in force (needed for warm throughput).
+    pub fn commitment_in_force(&self) -> bool {
+        self.commitment_status != CommitmentStatus::Disabled
+    }
 }
 
 impl Consumer {
@@ -521,6 +641,8 @@ mod tests {
                 .then(|| SequenceNumber::new(incarnation(), id, RecordPosition::new(10, 0)).expect("valid")),
             replicas: vec![1, 2, 3],
             leader: Some(1),
+            created_at_ms: 0,
+            closed_at_ms: closed.then_some(10),
         }
     }
 
@@ -539,6 +661,7 @@ mod tests {
             mode: StreamMode::Provisioned,
             retention_hours: 24,
             created_at_ms: 0,
+            trim_horizon_ms: 0,
             shards: vec![shard(0, ranges[0], true), shard(1, ranges[1], true), child],
         };
         let open: Vec<ShardId> = description.open_shards().map(|s| s.shard_id).collect();

@@ -375,11 +375,12 @@ impl StreamMode {
         }
     }
 
+    /// Every mode, in the order the Kinesis model lists them.
+    pub const ALL: [StreamMode; 2] = [StreamMode::Provisioned, StreamMode::OnDemand];
+
     /// Parses a mode as Kinesis spells it (exact case).
     pub fn parse(s: &str) -> Option<StreamMode> {
-        [StreamMode::Provisioned, StreamMode::OnDemand]
-            .into_iter()
-            .find(|mode| mode.as_kinesis_str() == s)
+        Self::ALL.into_iter().find(|mode| mode.as_kinesis_str() == s)
     }
 }
 

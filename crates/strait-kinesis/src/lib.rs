@@ -18,6 +18,9 @@
 //! - [`region`] finds the region of a request in its SigV4 credential scope.
 //! - [`event_stream`] encodes the AWS event-stream messages of SubscribeToShard.
 //! - [`server`] is the axum router and the listener loop.
+//! - [`subscriptions`] keeps the SubscribeToShard rules that span calls.
+//! - [`tls`] terminates HTTPS (ALPN `h2`, `http/1.1`) when the node has a certificate.
+//! - [`probe`] is what the node gives the server for `/readyz` and `/metrics`.
 //!
 //! A new operation is a module in [`action`]; a new wire rule belongs in [`codec`] or
 //! [`server`]; a new domain rule belongs in `strait-core`, not here.
@@ -26,8 +29,12 @@ pub mod action;
 pub mod codec;
 pub mod error;
 pub mod event_stream;
+pub mod probe;
 pub mod region;
 pub mod server;
+pub mod subscriptions;
+pub mod tls;
 
 pub use error::ApiError;
+pub use probe::NodeProbe;
 pub use server::{KinesisConfig, router, serve};

@@ -13,17 +13,23 @@
 //! served at once ([`KinesisConfig::max_concurrent_requests`]); a request over the
 //! concurrency limit waits for a slot. The server stops accepting when the shutdown future
 //! resolves and finishes the requests in flight.
+//!
+//! Beside the API, the same port answers the probes and scrapes of orchestrators:
+//! `GET /healthz` (the process is alive), and, when the node gave a [`NodeProbe`],
+//! `GET /readyz` (200, or 503 with the reason) and `GET /metrics` (Prometheus text).
+//! They bypass the concurrency limit, so a saturated node still answers its probes.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
-use axum::routing::any;
+use axum::routing::{any, get};
 use strait_core::{AccountId, StreamOperations};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -32,6 +38,7 @@ use tracing::Instrument;
 use crate::action::{self, Context, Operation, Reply};
 use crate::codec::{Format, Input};
 use crate::error::ApiError;
+use crate::probe::NodeProbe;
 use crate::region;
 
 /// How the Kinesis front door behaves.
@@ -44,6 +51,9 @@ pub struct KinesisConfig {
     pub max_body_bytes: usize,
     /// The most requests served at once.
     pub max_concurrent_requests: usize,
+    /// Serve HTTPS (ALPN `h2`, `http/1.1`) with this configuration instead of cleartext
+    /// HTTP; see [`crate::tls::server_config`].
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl Default for KinesisConfig {
@@ -52,6 +62,7 @@ impl Default for KinesisConfig {
             default_account: AccountId::default_account(),
             max_body_bytes: 16 << 20,
             max_concurrent_requests: 1024,
+            tls: None,
         }
     }
 }
@@ -67,17 +78,27 @@ struct ServerState<O> {
     /// Numbers request ids; combined with the start time they are unique per process.
     requests: AtomicU64,
     started_at_ms: u64,
+    /// Receives one observation per API request, when the node gave a probe.
+    probe: Option<Arc<dyn NodeProbe>>,
+    /// The SubscribeToShard subscriptions served here.
+    subscriptions: Arc<crate::subscriptions::Subscriptions>,
 }
 
-/// Builds the router serving the Kinesis API from `operations`.
-pub fn router<O: StreamOperations>(operations: Arc<O>, config: KinesisConfig) -> Router {
+/// Builds the router serving the Kinesis API from `operations`, with `/readyz` and
+/// `/metrics` when a `probe` is given.
+pub fn router<O: StreamOperations>(
+    operations: Arc<O>,
+    config: KinesisConfig,
+    probe: Option<Arc<dyn NodeProbe>>,
+) -> Router {
     let (sender, draining) = watch::channel(false);
-    build_router(operations, config, draining, Some(sender))
+    build_router(operations, config, probe, draining, Some(sender))
 }
 
 fn build_router<O: StreamOperations>(
     operations: Arc<O>,
     config: KinesisConfig,
+    probe: Option<Arc<dyn NodeProbe>>,
     draining: watch::Receiver<bool>,
     draining_sender: Option<watch::Sender<bool>>,
 ) -> Router {
@@ -89,11 +110,21 @@ fn build_router<O: StreamOperations>(
         slots: Semaphore::new(config.max_concurrent_requests.max(1)),
         requests: AtomicU64::new(0),
         config: config.clone(),
+        probe: probe.clone(),
+        subscriptions: Arc::default(),
     });
-    Router::new()
+    let api = Router::new()
         .route("/", any(handle::<O>))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .with_state(state)
+        .with_state(state);
+    let operational = match probe {
+        Some(probe) => Router::new()
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .with_state(probe),
+        None => Router::new(),
+    };
+    api.merge(operational).route("/healthz", get(healthz))
 }
 
 /// Serves the Kinesis API on `listener` until `shutdown` resolves.
@@ -101,17 +132,25 @@ pub async fn serve<O: StreamOperations>(
     listener: TcpListener,
     operations: Arc<O>,
     config: KinesisConfig,
+    probe: Option<Arc<dyn NodeProbe>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (sender, draining) = watch::channel(false);
-    let router = build_router(operations, config, draining, None);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Subscriptions end now, so the in-flight responses can finish.
-            let _ = sender.send(true);
-        })
-        .await
+    let tls = config.tls.clone();
+    let router = build_router(operations, config, probe, draining, None);
+    let shutdown = async move {
+        shutdown.await;
+        // Subscriptions end now, so the in-flight responses can finish.
+        let _ = sender.send(true);
+    };
+    match tls {
+        Some(tls) => crate::tls::serve(listener, tls, router, shutdown).await,
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 async fn handle<O: StreamOperations>(
@@ -121,6 +160,7 @@ async fn handle<O: StreamOperations>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let started = tokio::time::Instant::now();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let format = Format::from_content_type(header(header::CONTENT_TYPE.as_str()));
     let request_id = state.request_id();
@@ -129,7 +169,10 @@ async fn handle<O: StreamOperations>(
     }
     let operation = match Operation::from_target(header("x-amz-target")) {
         Ok(operation) => operation,
-        Err(error) => return with_request_id(error.into_response(format), &request_id),
+        Err(error) => {
+            state.observe(UNKNOWN_OPERATION, Some(error.kinesis_type()), started.elapsed());
+            return with_request_id(error.into_response(format), &request_id);
+        }
     };
     let namespace = region::namespace(
         header(header::AUTHORIZATION.as_str()),
@@ -142,12 +185,12 @@ async fn handle<O: StreamOperations>(
         region = %namespace.region,
         request = %request_id
     );
-    let response = async {
+    let (response, error_type) = async {
         let Ok(_slot) = state.slots.acquire().await else {
-            return ApiError::from(strait_core::StraitError::unavailable(
+            let error = ApiError::from(strait_core::StraitError::unavailable(
                 "the server is shutting down",
-            ))
-            .into_response(format);
+            ));
+            return (error.clone().into_response(format), Some(error.kinesis_type()));
         };
         let result = match format.decode(&body).and_then(|value| Input::new(format, value)) {
             Ok(input) => {
@@ -155,29 +198,74 @@ async fn handle<O: StreamOperations>(
                     operations: &state.operations,
                     namespace,
                     draining: state.draining.clone(),
+                    subscriptions: &state.subscriptions,
                 };
                 action::dispatch(operation, &context, &input).await
             }
             Err(error) => Err(error),
         };
         match result {
-            Ok(reply) => success(reply, format),
+            Ok(reply) => (success(reply, format), None),
             Err(error) => {
                 tracing::debug!(
                     error = error.kinesis_type(),
                     message = error.message(),
                     "request failed"
                 );
-                error.into_response(format)
+                let error_type = error.kinesis_type();
+                (error.into_response(format), Some(error_type))
             }
         }
     }
     .instrument(span)
     .await;
+    state.observe(operation.name(), error_type, started.elapsed());
     with_request_id(response, &request_id)
 }
 
+/// The operation label of requests whose target names no known operation.
+const UNKNOWN_OPERATION: &str = "unknown";
+
+/// `GET /healthz`: answering at all is the proof of life.
+async fn healthz() -> Response {
+    plain(StatusCode::OK, "ok\n".to_owned())
+}
+
+/// `GET /readyz`: 200 while the node should receive traffic, 503 with the reason otherwise.
+async fn readyz(State(probe): State<Arc<dyn NodeProbe>>) -> Response {
+    match probe.readiness().await {
+        Ok(()) => plain(StatusCode::OK, "ok\n".to_owned()),
+        Err(reason) => plain(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n")),
+    }
+}
+
+/// `GET /metrics`: the node's metrics for a Prometheus scrape.
+async fn metrics(State(probe): State<Arc<dyn NodeProbe>>) -> Response {
+    let mut response = Response::new(Body::from(probe.metrics().await));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+fn plain(status: StatusCode, text: String) -> Response {
+    let mut response = Response::new(Body::from(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
 impl<O> ServerState<O> {
+    fn observe(&self, operation: &'static str, error_type: Option<&'static str>, elapsed: Duration) {
+        if let Some(probe) = &self.probe {
+            probe.observe_request(operation, error_type, elapsed);
+        }
+    }
+
     /// A request id in the UUID layout clients expect to log.
     fn request_id(&self) -> String {
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
@@ -241,9 +329,9 @@ mod tests {
 
     use axum::http::Request;
     use strait_core::service::{
-        Consumer, CreateStreamRequest, GetRecordsResponse, MergeShardsRequest, PutRecordResult,
-        SplitShardRequest, StreamDescription, StreamExtras, UpdateRetentionRequest, UpdateShardCountRequest,
-        UpdateShardCountResponse,
+        AccountSettings, Consumer, CreateStreamRequest, GetRecordsResponse, MergeShardsRequest, PolicyTarget,
+        PutRecordResult, SplitShardRequest, StreamDescription, StreamExtras, UpdateRetentionRequest,
+        UpdateShardCountRequest, UpdateShardCountResponse, UpdateStreamModeRequest,
     };
     use strait_core::{
         IteratorType, Namespace, Record, ShardId, StraitError, StraitResult, StreamName, StreamOperations,
@@ -307,6 +395,9 @@ mod tests {
         async fn get_records(&self, _: &str, _: u32) -> StraitResult<GetRecordsResponse> {
             Err(StraitError::invalid_iterator())
         }
+        async fn read_for_subscription(&self, _: &str, _: u32) -> StraitResult<GetRecordsResponse> {
+            Err(StraitError::invalid_iterator())
+        }
         async fn wait_for_records(&self, _: &str, _: Duration) {}
         async fn split_shard(&self, _: SplitShardRequest) -> StraitResult<()> {
             refused()
@@ -363,6 +454,27 @@ mod tests {
         ) -> StraitResult<()> {
             refused()
         }
+        async fn update_stream_mode(&self, _: UpdateStreamModeRequest) -> StraitResult<()> {
+            refused()
+        }
+        async fn set_max_record_size(&self, _: &Namespace, _: &StreamName, _: u32) -> StraitResult<()> {
+            refused()
+        }
+        async fn set_warm_throughput(&self, _: &Namespace, _: &StreamName, _: u32) -> StraitResult<()> {
+            refused()
+        }
+        async fn set_resource_policy(&self, _: PolicyTarget, _: Option<String>) -> StraitResult<()> {
+            refused()
+        }
+        async fn resource_policy(&self, _: PolicyTarget) -> StraitResult<Option<String>> {
+            refused()
+        }
+        async fn account_settings(&self, _: &Namespace) -> StraitResult<AccountSettings> {
+            refused()
+        }
+        async fn set_billing_commitment(&self, _: &Namespace, _: bool) -> StraitResult<AccountSettings> {
+            refused()
+        }
     }
 
     async fn call(target: &str, content_type: &str, region: &str, body: Vec<u8>) -> (u16, String, Vec<u8>) {
@@ -378,7 +490,7 @@ mod tests {
             )
             .body(Body::from(body))
             .expect("a valid request");
-        let response = router(Arc::new(Fake), KinesisConfig::default())
+        let response = router(Arc::new(Fake), KinesisConfig::default(), None)
             .oneshot(request)
             .await
             .expect("infallible");
@@ -394,6 +506,104 @@ mod tests {
             .await
             .expect("a body");
         (status, content_type, body.to_vec())
+    }
+
+    /// A probe that is ready when told, and remembers the requests it observed.
+    #[derive(Default)]
+    struct RecordingProbe {
+        ready: std::sync::atomic::AtomicBool,
+        observed: std::sync::Mutex<Vec<(&'static str, Option<&'static str>)>>,
+    }
+
+    impl NodeProbe for RecordingProbe {
+        fn readiness(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
+            let ready = self.ready.load(Ordering::Relaxed);
+            Box::pin(async move {
+                if ready {
+                    Ok(())
+                } else {
+                    Err("no control-plane leader".into())
+                }
+            })
+        }
+        fn metrics(&self) -> futures::future::BoxFuture<'_, String> {
+            Box::pin(async { "# TYPE strait_up gauge\nstrait_up 1\n".to_owned() })
+        }
+        fn observe_request(&self, operation: &'static str, error_type: Option<&'static str>, _: Duration) {
+            self.observed
+                .lock()
+                .expect("observations")
+                .push((operation, error_type));
+        }
+    }
+
+    async fn get_path(router: Router, path: &str) -> (u16, String, String) {
+        let response = router
+            .oneshot(Request::get(path).body(Body::empty()).expect("a valid request"))
+            .await
+            .expect("infallible");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("a body");
+        (status, content_type, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn probes_and_metrics_answer_beside_the_api() {
+        let (status, _, body) =
+            get_path(router(Arc::new(Fake), KinesisConfig::default(), None), "/healthz").await;
+        assert_eq!((status, body.as_str()), (200, "ok\n"));
+        // Without a probe there is nothing to report readiness or metrics from.
+        let (status, _, _) =
+            get_path(router(Arc::new(Fake), KinesisConfig::default(), None), "/readyz").await;
+        assert_eq!(status, 404);
+
+        let probe = Arc::new(RecordingProbe::default());
+        let app = router(Arc::new(Fake), KinesisConfig::default(), Some(probe.clone()));
+        let (status, _, body) = get_path(app.clone(), "/readyz").await;
+        assert_eq!(status, 503);
+        assert_eq!(body, "not ready: no control-plane leader\n");
+        probe.ready.store(true, Ordering::Relaxed);
+        let (status, _, _) = get_path(app.clone(), "/readyz").await;
+        assert_eq!(status, 200);
+        let (status, content_type, body) = get_path(app.clone(), "/metrics").await;
+        assert_eq!(status, 200);
+        assert!(
+            content_type.starts_with("text/plain; version=0.0.4"),
+            "{content_type}"
+        );
+        assert!(body.contains("strait_up 1"), "{body}");
+        // GET / is still refused as AWS refuses it.
+        let (status, _, _) = get_path(app.clone(), "/").await;
+        assert_eq!(status, 403);
+
+        for target in [
+            "Kinesis_20131202.ListStreams",
+            "Kinesis_20131202.GetRecords",
+            "Nope.Nope",
+        ] {
+            let request = Request::post("/")
+                .header("X-Amz-Target", target)
+                .header("Content-Type", Format::JSON_CONTENT_TYPE)
+                .body(Body::from("{}"))
+                .expect("a valid request");
+            app.clone().oneshot(request).await.expect("infallible");
+        }
+        assert_eq!(
+            *probe.observed.lock().expect("observations"),
+            vec![
+                ("ListStreams", None),
+                ("GetRecords", Some("ValidationException")),
+                ("unknown", Some("UnknownOperationException")),
+            ]
+        );
     }
 
     #[tokio::test]

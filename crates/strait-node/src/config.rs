@@ -38,6 +38,22 @@ pub struct NodeConfig {
     pub cache_bytes: u64,
     /// How often the node trims records past retention from the shards it leads.
     pub trim_interval: std::time::Duration,
+    /// How long a shutdown may take from the signal to the exit: leadership hand-off and
+    /// draining the servers share it; what is left undone then is abandoned (the final
+    /// flush still runs).
+    pub shutdown_timeout: std::time::Duration,
+    /// A member that has not answered the control leader for this long is down: its
+    /// replicas are replaced on other nodes.
+    pub down_after: std::time::Duration,
+    /// A member to ask for admission when this node is not an initial member (`--join`).
+    /// Its initial cluster is then empty; the metadata tells it the members.
+    pub join: Option<String>,
+    /// A PEM certificate chain and private key: with them the Kinesis API is served over
+    /// HTTPS (ALPN `h2`, `http/1.1`), without them over cleartext HTTP.
+    pub kinesis_tls: Option<(PathBuf, PathBuf)>,
+    /// Whether Kinesis's per-shard throughput limits are enforced (off by default, so
+    /// tests and benchmarks are not throttled).
+    pub shard_throughput_limits: bool,
 }
 
 impl NodeConfig {
@@ -56,6 +72,11 @@ impl NodeConfig {
             min_free_disk_bytes: 256 << 20,
             cache_bytes: 64 << 20,
             trim_interval: std::time::Duration::from_secs(10),
+            shutdown_timeout: std::time::Duration::from_secs(20),
+            down_after: std::time::Duration::from_secs(30),
+            join: None,
+            kinesis_tls: None,
+            shard_throughput_limits: false,
         }
     }
 
@@ -66,6 +87,15 @@ impl NodeConfig {
         }
         if self.replication_factor == 0 {
             return Err("--replication-factor must be at least 1".into());
+        }
+        if self.join.is_some() {
+            if self.initial_cluster.contains_key(&self.node_id) {
+                return Err(format!(
+                    "node {} is an initial member; --join is for nodes added later",
+                    self.node_id
+                ));
+            }
+            return Ok(());
         }
         match self.initial_cluster.get(&self.node_id) {
             Some(address) if address == &self.advertise => Ok(()),

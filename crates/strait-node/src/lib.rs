@@ -14,7 +14,11 @@
 //!   a plan of splits and merges.
 //! - [`settings_ops`]: tags and consumers, kept in the control plane.
 //! - [`reconciler`]: what the control leader drives (bootstrap, stream activation).
+//! - [`membership`]: joins, down nodes, decommissioning, replica and leader balance (on
+//!   the control leader); [`replica_moves`]: moves carried out by the groups' leaders.
 //! - [`status`]: cluster status and readiness.
+//! - [`health`]: `/readyz` and `/metrics` of the HTTP listener; [`metrics`]: what the
+//!   node records and exposes to Prometheus; [`drain`]: leadership hand-off on shutdown.
 //! - [`grpc`]: the gRPC services.
 //!
 //! New request handling goes into [`operations`] (once) and is translated in each front
@@ -23,11 +27,16 @@
 pub mod config;
 pub mod control;
 pub mod disk_guard;
+pub mod drain;
 pub mod error;
 pub mod grpc;
+pub mod health;
+pub mod membership;
+pub mod metrics;
 pub mod node;
 pub mod operations;
 pub mod reconciler;
+pub mod replica_moves;
 pub mod reshard;
 pub mod retention;
 pub mod scaling;
@@ -36,6 +45,7 @@ pub mod settings_ops;
 pub mod shard_access;
 pub mod shards;
 pub mod status;
+pub mod throughput;
 
 pub use config::NodeConfig;
 pub use error::NodeError;

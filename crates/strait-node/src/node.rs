@@ -11,9 +11,12 @@
 //!    └─ Kinesis HTTP API (when `kinesis_listen` is set), over the same Operations
 //! ```
 //!
-//! Shutdown (SIGTERM, Ctrl-C): the server stops accepting and drains in-flight calls,
-//! background tasks stop, every Raft group shuts down, and a final flush leaves the
-//! database consistent.
+//! Shutdown (SIGTERM, Ctrl-C), bounded by `shutdown_timeout` from the signal:
+//! `/readyz` turns 503 at once; the groups this node leads hand their leadership to
+//! other voters while requests are still served (and forwarded to the new leaders); then
+//! the servers stop accepting and drain in-flight calls, background tasks stop, every
+//! Raft group shuts down, and a final flush leaves the database consistent. A step still
+//! running at the deadline is abandoned; the flush always runs.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -44,10 +47,15 @@ use tonic::transport::server::Connected;
 use crate::config::NodeConfig;
 use crate::control::ControlHandle;
 use crate::disk_guard::DiskGuard;
+use crate::drain::Drain;
 use crate::error::NodeError;
 use crate::grpc::internal::NodeInternalService;
 use crate::grpc::public::StreamServiceImpl;
+use crate::health::NodeHealth;
+use crate::membership::MembershipKeeper;
+use crate::metrics::NodeMetrics;
 use crate::operations::Operations;
+use crate::replica_moves::ReplicaMover;
 use crate::shard_access::ShardAccess;
 use crate::shards::ShardHost;
 use crate::status::ClusterStatusProbe;
@@ -135,6 +143,11 @@ where
 {
     let node_id = config.node_id;
     let seed = environment.seed;
+    // Loaded first, like the port below, so a bad certificate fails the start at once.
+    let kinesis_tls = match &config.kinesis_tls {
+        Some((cert, key)) => Some(strait_kinesis::tls::server_config(cert, key).map_err(NodeError::Config)?),
+        None => None,
+    };
     // Bound first, so a taken port fails the start before any Raft group runs.
     let kinesis_listener = match config.kinesis_listen {
         Some(address) => {
@@ -191,6 +204,7 @@ where
     }
     let control = ControlHandle::new(control_raft.clone(), view, router.clone());
 
+    let metrics = Arc::new(NodeMetrics::default());
     let host = Arc::new(ShardHost::new(
         node_id,
         engine.clone(),
@@ -199,7 +213,11 @@ where
         registry.clone(),
         clock.clone(),
         config.raft.clone(),
+        metrics.clone(),
     )?);
+    if config.shard_throughput_limits {
+        host.enable_throughput_limits();
+    }
     let access = Arc::new(ShardAccess::new(node_id, host.clone(), router.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let disk = environment
@@ -213,6 +231,7 @@ where
         disk,
         config.replication_factor,
         rng.next_u64(),
+        metrics.clone(),
     ));
     let probe = Arc::new(ClusterStatusProbe::new(
         node_id,
@@ -221,10 +240,12 @@ where
         router.clone(),
     ));
 
+    let mover = ReplicaMover::new(node_id, host.clone(), control.clone());
     let supervisor = tokio::spawn(DeterministicRng::<TokioRuntime>::scope(
         seed.wrapping_add(1),
         supervise(
             host.clone(),
+            mover,
             control.clone(),
             clock.clone(),
             config.trim_interval,
@@ -238,6 +259,7 @@ where
             id: *id,
             address: address.clone(),
             voter: true,
+            state: strait_control::NodeState::Active,
         })
         .collect();
     let mut iterator_secret = vec![0u8; 32];
@@ -248,18 +270,41 @@ where
         probe.clone(),
         initial,
         iterator_secret,
+        MembershipKeeper::new(
+            node_id,
+            control.clone(),
+            host.clone(),
+            router.clone(),
+            config.down_after,
+        ),
         stop_rx.clone(),
     ));
+    let joiner = config.join.clone().map(|seed| {
+        tokio::spawn(crate::membership::join(
+            seed,
+            node_id,
+            config.advertise.clone(),
+            environment.dialer.clone(),
+            stop_rx.clone(),
+        ))
+    });
 
     tracing::info!(node = node_id, listen = %config.listen, advertise = %config.advertise, "node serving");
+    // Turns true at the shutdown signal (readiness fails from then on) ...
+    let (shutting_down_tx, shutting_down_rx) = watch::channel(false);
+    // ... and this one once leadership is handed off: the servers stop accepting then.
     let (draining_tx, draining_rx) = watch::channel(false);
+    // When the node must be stopped by, set at the signal.
+    let (deadline_tx, deadline_rx) = watch::channel(None::<tokio::time::Instant>);
     let kinesis = kinesis_listener.map(|listener| {
         if let Ok(address) = listener.local_addr() {
-            tracing::info!(node = node_id, kinesis = %address, "kinesis api serving");
+            let https = kinesis_tls.is_some();
+            tracing::info!(node = node_id, kinesis = %address, https, "kinesis api serving");
         }
         let mut draining = draining_rx.clone();
         let kinesis_config = strait_kinesis::KinesisConfig {
             default_account: config.default_account.clone(),
+            tls: kinesis_tls.clone(),
             ..Default::default()
         };
         // Stops with the gRPC server: on the shutdown signal, or when the server ends and
@@ -267,10 +312,20 @@ where
         let stopped = async move {
             let _ = draining.wait_for(|d| *d).await;
         };
+        let health: Arc<dyn strait_kinesis::NodeProbe> = Arc::new(NodeHealth {
+            node_id,
+            status: probe.clone(),
+            metrics: metrics.clone(),
+            control: control.clone(),
+            host: host.clone(),
+            engine: engine.clone(),
+            shutting_down: shutting_down_rx.clone(),
+        });
         tokio::spawn(strait_kinesis::serve(
             listener,
             operations.clone(),
             kinesis_config,
+            Some(health),
             stopped,
         ))
     });
@@ -298,27 +353,74 @@ where
         .add_service(public)
         .add_service(internal)
         .add_service(transport)
-        .serve_with_incoming_shutdown(incoming, async move {
-            shutdown.await;
-            // Long-lived streams (subscriptions) end now so the server can drain.
-            let _ = draining_tx.send(true);
-        });
-    let result = server.await;
-    if let Some(kinesis) = kinesis {
-        match kinesis.await {
-            Ok(Err(error)) => tracing::warn!(error = %error, "kinesis api stopped with an error"),
-            Err(error) => tracing::warn!(error = %error, "kinesis api task failed"),
-            Ok(Ok(())) => {}
+        .serve_with_incoming_shutdown(
+            incoming,
+            Drain {
+                node_id,
+                shutdown_timeout: config.shutdown_timeout,
+                election_max: Duration::from_millis(config.raft.election_max_ms),
+                control: control_raft.clone(),
+                host: host.clone(),
+                deadline: deadline_tx,
+                shutting_down: shutting_down_tx,
+                draining: draining_tx,
+            }
+            .on(shutdown),
+        );
+    let mut deadline_watch = deadline_rx.clone();
+    let past_deadline = async move {
+        match deadline_watch.wait_for(|d| d.is_some()).await {
+            Ok(deadline) => {
+                let deadline = (*deadline).expect("infallible: waited for a deadline");
+                tokio::time::sleep_until(deadline).await;
+            }
+            // The server ended without a shutdown signal.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let result = tokio::select! {
+        result = server => result,
+        () = past_deadline => {
+            tracing::warn!(node = node_id, "the servers did not drain within the shutdown timeout");
+            Ok(())
+        }
+    };
+    let deadline = deadline_rx
+        .borrow()
+        .unwrap_or_else(|| tokio::time::Instant::now() + config.shutdown_timeout);
+    if let Some(mut kinesis) = kinesis {
+        match tokio::time::timeout_at(deadline, &mut kinesis).await {
+            Ok(Ok(Err(error))) => tracing::warn!(error = %error, "kinesis api stopped with an error"),
+            Ok(Err(error)) => tracing::warn!(error = %error, "kinesis api task failed"),
+            Ok(Ok(Ok(()))) => {}
+            Err(_) => {
+                tracing::warn!(
+                    node = node_id,
+                    "the kinesis api did not drain within the shutdown timeout"
+                );
+                kinesis.abort();
+            }
         }
     }
 
     tracing::info!(node = node_id, "shutting down");
-    let _ = stop_tx.send(true);
-    let _ = supervisor.await;
-    let _ = reconciler.await;
-    host.shutdown().await;
-    registry.remove(GroupId::CONTROL);
-    let _ = control_raft.shutdown().await;
+    let teardown = async {
+        let _ = stop_tx.send(true);
+        let _ = supervisor.await;
+        let _ = reconciler.await;
+        if let Some(joiner) = joiner {
+            let _ = joiner.await;
+        }
+        host.shutdown().await;
+        registry.remove(GroupId::CONTROL);
+        let _ = control_raft.shutdown().await;
+    };
+    if tokio::time::timeout_at(deadline, teardown).await.is_err() {
+        tracing::warn!(
+            node = node_id,
+            "raft groups did not stop within the shutdown timeout"
+        );
+    }
     flusher.flush().await?;
     tracing::info!(node = node_id, "stopped");
     result.map_err(NodeError::from)
@@ -328,6 +430,7 @@ where
 /// of the groups this node leads.
 async fn supervise(
     host: Arc<ShardHost>,
+    mover: Arc<ReplicaMover>,
     control: ControlHandle,
     clock: Arc<dyn Clock>,
     trim_interval: Duration,
@@ -338,6 +441,7 @@ async fn supervise(
     loop {
         let current = view.borrow_and_update().clone();
         host.reconcile(&current).await;
+        mover.advance(&current);
         if last_trim.elapsed() >= trim_interval {
             last_trim = tokio::time::Instant::now();
             host.trim_expired(&current, clock.now_ms()).await;

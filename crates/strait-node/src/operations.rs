@@ -17,15 +17,15 @@ use strait_core::service::{
     UpdateShardCountResponse,
 };
 use strait_core::{
-    IteratorError, IteratorType, MAX_RECORD_BYTES, Namespace, Record, RecordPosition, SequenceNumber,
-    ShardId, ShardIteratorToken, StoredRecord, StraitError, StraitResult, StreamArn, StreamName,
-    StreamStatus,
+    IteratorError, IteratorType, Namespace, Record, RecordPosition, SequenceNumber, ShardId,
+    ShardIteratorToken, StoredRecord, StraitError, StraitResult, StreamArn, StreamName, StreamStatus,
 };
 use strait_raft::Clock;
 use strait_raft::shard::{ProducerBatch, ShardRecord};
 
 use crate::control::ControlHandle;
 use crate::disk_guard::DiskGuard;
+use crate::metrics::NodeMetrics;
 use crate::shard_access::{AppendFailure, ShardAccess};
 
 /// Most shards one stream may have.
@@ -50,6 +50,8 @@ pub struct Operations {
     /// Identifies this node's producer session to shard groups (random per start).
     producer_id: u64,
     producer_sequence: AtomicU64,
+    /// Per-shard counters of what this node served.
+    metrics: Arc<NodeMetrics>,
 }
 
 impl Operations {
@@ -60,6 +62,7 @@ impl Operations {
         disk: Option<Arc<DiskGuard>>,
         replication_factor: usize,
         producer_id: u64,
+        metrics: Arc<NodeMetrics>,
     ) -> Self {
         Self {
             control,
@@ -69,6 +72,7 @@ impl Operations {
             replication_factor,
             producer_id,
             producer_sequence: AtomicU64::new(0),
+            metrics,
         }
     }
 
@@ -100,7 +104,7 @@ impl Operations {
 
     /// The stream, catching up with the control leader first when this node does not know
     /// it yet: a stream created through another node is visible here right after.
-    async fn stream(&self, namespace: &Namespace, name: &StreamName) -> StraitResult<StreamMeta> {
+    pub(crate) async fn stream(&self, namespace: &Namespace, name: &StreamName) -> StraitResult<StreamMeta> {
         if let Some(stream) = self.lookup_stream(namespace, name) {
             return Ok(stream);
         }
@@ -237,6 +241,8 @@ impl Operations {
                         .and_then(|end| SequenceNumber::new(stream.incarnation, shard.id, end)),
                     replicas: group.map(|g| g.replicas.clone()).unwrap_or_default(),
                     leader: group.and_then(|g| self.shards.leader(g)),
+                    created_at_ms: shard.created_at_ms,
+                    closed_at_ms: shard.closed_at_ms,
                 }
             })
             .collect();
@@ -248,6 +254,7 @@ impl Operations {
             mode: stream.mode,
             retention_hours: stream.retention_hours,
             created_at_ms: stream.created_at_ms,
+            trim_horizon_ms: horizon,
             shards,
         })
     }
@@ -287,12 +294,13 @@ impl Operations {
         records: Vec<Record>,
         producer: Option<(u64, u64)>,
     ) -> StraitResult<Vec<PutRecordResult>> {
-        self.data_stream(namespace, name).await?;
+        let target = self.data_stream(namespace, name).await?;
         if let Some(disk) = &self.disk {
             disk.check_writable()?;
         }
+        let max_record_bytes = self.stream_settings(&target.key).max_record_bytes();
         for record in &records {
-            record.check_size(MAX_RECORD_BYTES, "data")?;
+            record.check_size(max_record_bytes, "data")?;
         }
         let mut results: Vec<Option<PutRecordResult>> = vec![None; records.len()];
         let mut pending: Vec<usize> = (0..records.len()).collect();
@@ -348,16 +356,31 @@ impl Operations {
                 };
                 let stream = &stream;
                 async move {
-                    let result = match self.group(stream, shard) {
-                        Ok((_, group)) => self.shards.append(&group, batch, routing_version).await,
-                        Err(e) => Err(AppendFailure::Failed(e)),
+                    let (group, result) = match self.group(stream, shard) {
+                        Ok((_, group)) => (
+                            Some(group.id),
+                            self.shards.append(&group, batch, routing_version).await,
+                        ),
+                        Err(e) => (None, Err(AppendFailure::Failed(e))),
                     };
-                    (shard, indexes, result)
+                    (shard, indexes, group, result)
                 }
             });
             pending.clear();
             let mut newer_version = routing_version;
-            for (shard, indexes, result) in futures::future::join_all(appends).await {
+            for (shard, indexes, group, result) in futures::future::join_all(appends).await {
+                if let Some(group) = group {
+                    match &result {
+                        Ok(_) => {
+                            let bytes = indexes.iter().map(|&i| records[i].data.len()).sum();
+                            self.metrics.record_put(group, indexes.len(), bytes);
+                        }
+                        Err(AppendFailure::Failed(_)) => {
+                            self.metrics.record_put_failure(group, indexes.len())
+                        }
+                        Err(AppendFailure::StaleRouting { .. }) => {}
+                    }
+                }
                 match result {
                     Err(AppendFailure::StaleRouting { version }) => {
                         newer_version = newer_version.max(version);
@@ -505,7 +528,22 @@ impl Operations {
         Ok(token.encode(&self.control.view().state.iterator_secret))
     }
 
+    /// GetRecords: charged against the shard's read throughput limits when they are on.
     pub async fn get_records(&self, iterator: &str, limit: u32) -> StraitResult<GetRecordsResponse> {
+        self.read(iterator, limit, true).await
+    }
+
+    /// Reads for a push subscription, which the per-shard read limits do not cover
+    /// (Kinesis gives each enhanced fan-out consumer its own budget).
+    pub async fn read_for_subscription(
+        &self,
+        iterator: &str,
+        limit: u32,
+    ) -> StraitResult<GetRecordsResponse> {
+        self.read(iterator, limit, false).await
+    }
+
+    async fn read(&self, iterator: &str, limit: u32, charged: bool) -> StraitResult<GetRecordsResponse> {
         let now_ms = self.clock.now_ms();
         let view = self.control.view();
         let token = ShardIteratorToken::decode(iterator, &view.state.iterator_secret, now_ms).map_err(
@@ -525,6 +563,16 @@ impl Operations {
                 StraitError::shard_not_found(token.shard, &token.stream, &token.namespace.account)
             })?;
         let (shard_meta, group) = self.group(&stream, token.shard)?;
+        let limits = self.shards.throughput().filter(|_| charged);
+        if let Some(limits) = limits
+            && !limits.admit_read(strait_raft::GroupId(group.id))
+        {
+            return Err(StraitError::rate_exceeded_for_shard(
+                token.shard,
+                &token.stream,
+                &token.namespace.account,
+            ));
+        }
         let limit = if limit == 0 {
             MAX_GET_RECORDS_LIMIT
         } else {
@@ -559,6 +607,10 @@ impl Operations {
             }
             _ => 0,
         };
+        if let Some(limits) = limits {
+            let bytes = records.iter().map(|r| r.data.len() + r.partition_key.len()).sum();
+            limits.charge_read(strait_raft::GroupId(group.id), bytes);
+        }
         let records: Vec<StoredRecord> = records
             .into_iter()
             .filter_map(|r| {
@@ -600,6 +652,9 @@ impl Operations {
                 .advanced_to(next_position, now_ms)
                 .encode(&view.state.iterator_secret)
         });
+        let bytes = records.iter().map(|r| r.data.len()).sum();
+        self.metrics
+            .record_get(group.id, records.len(), bytes, millis_behind_latest);
         Ok(GetRecordsResponse {
             records,
             next_iterator,
@@ -662,7 +717,7 @@ impl Operations {
 }
 
 /// Maps a control-plane rejection to the Kinesis error a caller expects.
-fn control_error(error: ControlError, namespace: &Namespace) -> StraitError {
+pub(crate) fn control_error(error: ControlError, namespace: &Namespace) -> StraitError {
     match error {
         ControlError::StreamExists(name) => StraitError::stream_exists(&name, &namespace.account),
         ControlError::StreamNotFound(name) => StraitError::stream_not_found(&name, &namespace.account),

@@ -1,6 +1,6 @@
 //! Work the control leader drives: bootstrapping the metadata of a new cluster, turning
-//! streams ACTIVE once every shard group has elected a leader, and finishing reshards
-//! whose initiating node went away.
+//! streams ACTIVE once every shard group has elected a leader, finishing reshards whose
+//! initiating node went away, and keeping the membership healthy ([`MembershipKeeper`]).
 //!
 //! Each step is observed, not remembered: a new control leader looks at the metadata and
 //! the groups, and does whatever is still missing, so a failover in the middle simply
@@ -14,6 +14,7 @@ use strait_control::{ControlCommand, NodeInfo, StreamKey};
 use strait_core::StreamStatus;
 
 use crate::control::ControlHandle;
+use crate::membership::MembershipKeeper;
 use crate::operations::Operations;
 use crate::status::ClusterStatusProbe;
 
@@ -29,6 +30,7 @@ pub async fn run(
     probe: Arc<ClusterStatusProbe>,
     initial_cluster: Vec<NodeInfo>,
     iterator_secret: Vec<u8>,
+    mut keeper: MembershipKeeper,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
@@ -36,10 +38,11 @@ pub async fn run(
             _ = shutdown.changed() => return,
             _ = tokio::time::sleep(INTERVAL) => {}
         }
+        let view = control.view();
+        keeper.pass(&view, &probe).await;
         if !control.raft().is_leader() {
             continue;
         }
-        let view = control.view();
         if !view.state.bootstrapped {
             let command = ControlCommand::Bootstrap {
                 nodes: initial_cluster.clone(),

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use strait_core::service::{
-    Consumer, CreateStreamRequest, GetRecordsResponse, MergeShardsRequest, PutRecordResult,
-    SplitShardRequest, StreamDescription, StreamExtras, UpdateRetentionRequest, UpdateShardCountRequest,
-    UpdateShardCountResponse,
+    AccountSettings, Consumer, CreateStreamRequest, GetRecordsResponse, MergeShardsRequest, PolicyTarget,
+    PutRecordResult, SplitShardRequest, StreamDescription, StreamExtras, UpdateRetentionRequest,
+    UpdateShardCountRequest, UpdateShardCountResponse, UpdateStreamModeRequest,
 };
 use strait_core::{IteratorType, Namespace, Record, ShardId, StraitResult, StreamName, StreamOperations};
 
@@ -62,6 +62,10 @@ impl StreamOperations for Operations {
         Operations::get_records(self, iterator, limit).await
     }
 
+    async fn read_for_subscription(&self, iterator: &str, limit: u32) -> StraitResult<GetRecordsResponse> {
+        Operations::read_for_subscription(self, iterator, limit).await
+    }
+
     async fn wait_for_records(&self, iterator: &str, max_wait: Duration) {
         Operations::wait_for_records(self, iterator, max_wait).await
     }
@@ -112,7 +116,7 @@ impl StreamOperations for Operations {
         namespace: &Namespace,
         stream: &StreamName,
     ) -> StraitResult<BTreeMap<String, String>> {
-        Operations::list_tags(self, namespace, stream)
+        Operations::list_tags(self, namespace, stream).await
     }
 
     async fn register_consumer(
@@ -138,11 +142,11 @@ impl StreamOperations for Operations {
         namespace: &Namespace,
         stream: &StreamName,
     ) -> StraitResult<Vec<Consumer>> {
-        Operations::list_consumers(self, namespace, stream)
+        Operations::list_consumers(self, namespace, stream).await
     }
 
     async fn stream_extras(&self, namespace: &Namespace, stream: &StreamName) -> StraitResult<StreamExtras> {
-        Operations::stream_extras(self, namespace, stream)
+        Operations::stream_extras(self, namespace, stream).await
     }
 
     async fn set_encryption(
@@ -161,5 +165,47 @@ impl StreamOperations for Operations {
         metrics: Vec<String>,
     ) -> StraitResult<()> {
         Operations::set_shard_level_metrics(self, namespace, stream, metrics).await
+    }
+
+    async fn update_stream_mode(&self, request: UpdateStreamModeRequest) -> StraitResult<()> {
+        Operations::update_stream_mode(self, request).await
+    }
+
+    async fn set_max_record_size(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        kib: u32,
+    ) -> StraitResult<()> {
+        Operations::set_max_record_size(self, namespace, stream, kib).await
+    }
+
+    async fn set_warm_throughput(
+        &self,
+        namespace: &Namespace,
+        stream: &StreamName,
+        mibps: u32,
+    ) -> StraitResult<()> {
+        Operations::set_warm_throughput(self, namespace, stream, mibps).await
+    }
+
+    async fn set_resource_policy(&self, target: PolicyTarget, policy: Option<String>) -> StraitResult<()> {
+        Operations::set_resource_policy(self, target, policy).await
+    }
+
+    async fn resource_policy(&self, target: PolicyTarget) -> StraitResult<Option<String>> {
+        Operations::resource_policy(self, target).await
+    }
+
+    async fn account_settings(&self, namespace: &Namespace) -> StraitResult<AccountSettings> {
+        Ok(Operations::account_settings(self, namespace))
+    }
+
+    async fn set_billing_commitment(
+        &self,
+        namespace: &Namespace,
+        enabled: bool,
+    ) -> StraitResult<AccountSettings> {
+        Operations::set_billing_commitment(self, namespace, enabled).await
     }
 }

@@ -34,6 +34,8 @@ pub const NOT_LEADER: &str = "NotShardLeader";
 pub const SHARD_SEALED: &str = "ShardSealed";
 /// The error type of an answer to a sender whose routing table is out of date.
 pub const STALE_ROUTING: &str = "StaleRouting";
+/// The error type of a leader's refusal under the per-shard throughput limits.
+pub const THROTTLED: &str = "ShardThrottled";
 /// gRPC metadata carrying the receiver's routing version with a StaleRouting answer.
 pub const ROUTING_VERSION_METADATA: &str = "x-strait-routing-version";
 
@@ -71,6 +73,8 @@ enum Attempt {
     NotLeader(Option<u64>),
     Retry(String),
     Fail(AppendFailure),
+    /// The leader refused the batch under the per-shard throughput limits.
+    Throttled,
 }
 
 /// Access to every shard group, wherever its replicas are.
@@ -108,6 +112,11 @@ impl ShardAccess {
             Some(leader) if attempt % 4 != 3 => leader,
             _ => meta.replicas[attempt % meta.replicas.len().max(1)],
         }
+    }
+
+    /// The per-shard throughput limits, when they are on.
+    pub fn throughput(&self) -> Option<&Arc<crate::throughput::ThroughputLimiter>> {
+        self.host.throughput()
     }
 
     /// A receiver of the group's tip when this node holds a replica, to wait for new
@@ -167,6 +176,14 @@ impl ShardAccess {
             match result {
                 Ok(appended) => return Ok(appended),
                 Err(Attempt::Fail(e)) => return Err(e),
+                Err(Attempt::Throttled) => {
+                    let stream = &meta.stream;
+                    return Err(AppendFailure::Failed(StraitError::rate_exceeded_for_shard(
+                        meta.shard,
+                        &stream.name,
+                        &stream.namespace.account,
+                    )));
+                }
                 Err(Attempt::NotLeader(Some(leader))) if leader != target => {
                     self.hint(group, Some(leader));
                     last_error = format!("node {target} is not the leader");
@@ -203,8 +220,15 @@ impl ShardAccess {
             .host
             .get(group)
             .ok_or_else(|| Attempt::Retry(format!("group {group} not hosted here")))?;
+        if !self.host.admit_write(&shard, &batch) {
+            return Err(Attempt::Throttled);
+        }
+        let started = tokio::time::Instant::now();
         match shard.batcher.append(batch).await {
-            Ok(BatchOutcome::Committed { index, first_offset }) => Ok(Appended { index, first_offset }),
+            Ok(BatchOutcome::Committed { index, first_offset }) => {
+                self.host.metrics().observe_commit(group.0, started.elapsed());
+                Ok(Appended { index, first_offset })
+            }
             // The routing change that closed the shard follows its seal.
             Ok(BatchOutcome::ShardSealed) | Err(AppendError::Sealed) => {
                 Err(Attempt::Fail(AppendFailure::StaleRouting {
@@ -347,7 +371,9 @@ impl ShardAccess {
                     self.hint(group, None);
                     last_error = e;
                 }
-                Err(Attempt::Fail(_)) => last_error = "unexpected answer to a seal".into(),
+                Err(Attempt::Fail(_) | Attempt::Throttled) => {
+                    last_error = "unexpected answer to a seal".into()
+                }
             }
             if tokio::time::Instant::now() + backoff > deadline {
                 break;
@@ -512,6 +538,7 @@ fn classify(router: &PeerRouter, target: u64, status: tonic::Status, routing_ver
         SHARD_SEALED => Attempt::Fail(AppendFailure::StaleRouting {
             version: routing_version + 1,
         }),
+        THROTTLED => Attempt::Throttled,
         STALE_ROUTING => Attempt::Fail(AppendFailure::StaleRouting {
             version: status
                 .metadata()

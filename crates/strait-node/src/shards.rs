@@ -22,6 +22,8 @@ use strait_raft::{Clock, GroupId};
 use strait_storage::keys::{self, Family, StateKey};
 use strait_storage::{Flusher, KvEngine, WriteBatch};
 
+use crate::metrics::NodeMetrics;
+
 /// One shard group's replica on this node.
 pub struct LocalShard {
     pub group: GroupId,
@@ -51,12 +53,17 @@ pub struct ShardHost {
     dormant: Mutex<BTreeSet<GroupId>>,
     /// The retention horizon each led group was last trimmed to.
     last_trim: Mutex<BTreeMap<GroupId, u64>>,
+    /// Where appends to the groups led here record their commit latency.
+    metrics: Arc<NodeMetrics>,
+    /// Per-shard throughput limits, when turned on.
+    throughput: std::sync::OnceLock<Arc<crate::throughput::ThroughputLimiter>>,
 }
 
 /// Trims wait until the horizon moved at least this far, so a trim entry is rare.
 const MIN_TRIM_STEP_MS: u64 = 60_000;
 
 impl ShardHost {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         node_id: u64,
         engine: Arc<dyn KvEngine>,
@@ -65,6 +72,7 @@ impl ShardHost {
         registry: Arc<GroupRegistry>,
         clock: Arc<dyn Clock>,
         tuning: RaftTuning,
+        metrics: Arc<NodeMetrics>,
     ) -> std::io::Result<Self> {
         let dormant = stored_groups(engine.as_ref())?;
         Ok(Self {
@@ -78,7 +86,47 @@ impl ShardHost {
             shards: Mutex::new(BTreeMap::new()),
             dormant: Mutex::new(dormant),
             last_trim: Mutex::new(BTreeMap::new()),
+            metrics,
+            throughput: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Turns the per-shard throughput limits on (they are off unless the node is told).
+    pub fn enable_throughput_limits(&self) {
+        self.throughput
+            .get_or_init(|| Arc::new(crate::throughput::ThroughputLimiter::new(self.clock.clone())));
+    }
+
+    /// The per-shard throughput limits, when they are on.
+    pub fn throughput(&self) -> Option<&Arc<crate::throughput::ThroughputLimiter>> {
+        self.throughput.get()
+    }
+
+    /// Whether a batch may be appended to `shard` now: always, unless the throughput limits
+    /// are on and this node, as the shard's leader, has no budget left for it. Only the
+    /// leader charges, so a batch sent to a follower (which refuses it) costs nothing.
+    pub fn admit_write(&self, shard: &LocalShard, batch: &strait_raft::shard::ProducerBatch) -> bool {
+        let Some(limits) = self.throughput() else {
+            return true;
+        };
+        if shard.leader() != Some(self.node_id) {
+            return true;
+        }
+        let bytes = batch
+            .records
+            .iter()
+            .map(|r| r.data.len() + r.partition_key.len())
+            .sum();
+        limits.admit_write(shard.group, batch.records.len(), bytes)
+    }
+
+    /// The node's metrics, for the paths that append to hosted groups.
+    pub fn metrics(&self) -> &Arc<NodeMetrics> {
+        &self.metrics
+    }
+
+    pub fn node_id(&self) -> u64 {
+        self.node_id
     }
 
     /// The local replica of `group`, if this node hosts it.

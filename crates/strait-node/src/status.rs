@@ -83,13 +83,16 @@ impl ClusterStatusProbe {
         (leaders, reachable)
     }
 
-    pub async fn probe(&self) -> pb::ClusterStatusResponse {
+    /// Why this node itself should not take traffic yet; empty when it should. It must know
+    /// a control-plane leader, the cluster must be bootstrapped, and this node must be a
+    /// member whose metadata has applied everything known committed. Unlike
+    /// [`probe`](Self::probe) it asks no other node, so that one slow or leaderless peer
+    /// does not take every node out of a load balancer.
+    pub fn local_readiness(&self) -> Vec<String> {
         let view = self.control.view();
         let metrics = self.control.raft().metrics().borrow_watched().clone();
-        let control_leader = metrics.current_leader;
-        let (leaders, reachable) = self.group_leaders().await;
         let mut reasons = Vec::new();
-        if control_leader.is_none() {
+        if metrics.current_leader.is_none() {
             reasons.push("no control-plane leader".to_string());
         }
         if !view.state.bootstrapped {
@@ -100,6 +103,16 @@ impl ClusterStatusProbe {
         if applied < committed || !view.state.nodes.contains_key(&self.node_id) {
             reasons.push(format!("node {} is not a caught-up member", self.node_id));
         }
+        reasons
+    }
+
+    pub async fn probe(&self) -> pb::ClusterStatusResponse {
+        let view = self.control.view();
+        let metrics = self.control.raft().metrics().borrow_watched().clone();
+        let control_leader = metrics.current_leader;
+        let voters: std::collections::BTreeSet<u64> = metrics.membership_config.voter_ids().collect();
+        let (leaders, reachable) = self.group_leaders().await;
+        let mut reasons = self.local_readiness();
         let leaderless: Vec<String> = leaders
             .iter()
             .filter(|(_, l)| l.is_none())
@@ -122,7 +135,8 @@ impl ClusterStatusProbe {
                     node_id: n.id,
                     address: n.address.clone(),
                     reachable: reachable.get(&n.id).copied().unwrap_or(false),
-                    voter: n.voter,
+                    voter: voters.contains(&n.id),
+                    state: n.state.as_str().to_string(),
                 })
                 .collect(),
             groups: view
@@ -135,6 +149,7 @@ impl ClusterStatusProbe {
                     shard_id: g.shard.to_string(),
                     replicas: g.replicas.clone(),
                     leader: leaders.get(&g.id).copied().flatten(),
+                    retiring: g.retiring.clone(),
                 })
                 .collect(),
             ready: reasons.is_empty(),

@@ -8,7 +8,9 @@ use std::fmt;
 use crate::history::History;
 
 pub mod acked_durable;
+pub mod arrival_order;
 pub mod coverage;
+pub mod key_lineage_order;
 pub mod lineage_once;
 pub mod liveness;
 pub mod sequence_order;
@@ -37,9 +39,11 @@ type Check = fn(&History) -> Vec<String>;
 /// Runs every invariant over `history`.
 pub fn check(history: &History) -> Vec<Violation> {
     let mut out = Vec::new();
-    let checks: [(&'static str, Check); 6] = [
+    let checks: [(&'static str, Check); 8] = [
         ("acked_durable", acked_durable::check),
         ("sequence_order", sequence_order::check),
+        ("key_lineage_order", key_lineage_order::check),
+        ("arrival_order", arrival_order::check),
         ("coverage", coverage::check),
         ("lineage_once", lineage_once::check),
         ("unknown_puts", unknown_puts::check),

@@ -50,19 +50,20 @@ fn status_text(status: &ClusterStatusResponse) -> String {
         }
     }
     out.push('\n');
-    let mut nodes = Table::new(["NODE", "ADDRESS", "REACHABLE", "VOTER"]);
+    let mut nodes = Table::new(["NODE", "ADDRESS", "REACHABLE", "VOTER", "STATE"]);
     for node in &status.nodes {
         nodes.row(vec![
             node.node_id.to_string(),
             node.address.clone(),
             yes_no(node.reachable),
             yes_no(node.voter),
+            node.state.clone(),
         ]);
     }
     out.push_str(&nodes.render());
     if !status.groups.is_empty() {
         out.push('\n');
-        let mut groups = Table::new(["GROUP", "STREAM", "SHARD", "REPLICAS", "LEADER"]);
+        let mut groups = Table::new(["GROUP", "STREAM", "SHARD", "REPLICAS", "LEADER", "MOVING FROM"]);
         for group in &status.groups {
             groups.row(vec![
                 group.group_id.to_string(),
@@ -70,9 +71,18 @@ fn status_text(status: &ClusterStatusResponse) -> String {
                 group.shard_id.clone(),
                 node_list(&group.replicas),
                 or_dash(group.leader),
+                if group.retiring.is_empty() {
+                    "-".to_owned()
+                } else {
+                    node_list(&group.retiring)
+                },
             ]);
         }
         out.push_str(&groups.render());
+        let moving = status.groups.iter().filter(|g| !g.retiring.is_empty()).count();
+        if moving > 0 {
+            out.push_str(&format!("\n{moving} replica moves in flight\n"));
+        }
     }
     out
 }
@@ -88,6 +98,7 @@ fn status_json(status: &ClusterStatusResponse) -> serde_json::Value {
             "address": node.address,
             "reachable": node.reachable,
             "voter": node.voter,
+            "state": node.state,
         })).collect::<Vec<_>>(),
         "groups": status.groups.iter().map(|group| json!({
             "group_id": group.group_id,
@@ -95,6 +106,7 @@ fn status_json(status: &ClusterStatusResponse) -> serde_json::Value {
             "shard_id": group.shard_id,
             "replicas": group.replicas,
             "leader": group.leader,
+            "retiring": group.retiring,
         })).collect::<Vec<_>>(),
     })
 }
@@ -114,12 +126,14 @@ mod tests {
                     address: "127.0.0.1:7001".into(),
                     reachable: true,
                     voter: true,
+                    state: "active".into(),
                 },
                 NodeStatus {
                     node_id: 2,
                     address: "127.0.0.1:7002".into(),
                     reachable: false,
                     voter: true,
+                    state: "draining".into(),
                 },
             ],
             groups: vec![GroupStatus {
@@ -128,6 +142,7 @@ mod tests {
                 shard_id: "shardId-000000000000".into(),
                 replicas: vec![1, 2],
                 leader: None,
+                retiring: vec![3],
             }],
             ready,
             not_ready_reasons: if ready {
@@ -145,9 +160,11 @@ mod tests {
         assert!(text.contains("  - no control-plane leader"), "{text}");
         assert!(text.contains("2     127.0.0.1:7002  no"), "{text}");
         assert!(
-            text.contains("7      orders  shardId-000000000000  1,2       -"),
+            text.contains("7      orders  shardId-000000000000  1,2       -       3"),
             "{text}"
         );
+        assert!(text.contains("draining"), "{text}");
+        assert!(text.contains("1 replica moves in flight"), "{text}");
     }
 
     #[test]
@@ -157,5 +174,7 @@ mod tests {
         assert_eq!(value["control_leader"], 2);
         assert_eq!(value["nodes"][1]["reachable"], false);
         assert!(value["groups"][0]["leader"].is_null());
+        assert_eq!(value["groups"][0]["retiring"][0], 3);
+        assert_eq!(value["nodes"][1]["state"], "draining");
     }
 }

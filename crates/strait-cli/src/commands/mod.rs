@@ -1,7 +1,9 @@
 //! One module per command, and what they share: the client, signals and exit codes.
 
+pub mod bench;
 pub mod cluster;
 pub mod dev;
+pub mod node;
 pub mod put;
 pub mod serve;
 pub mod stream;
@@ -13,7 +15,7 @@ use anyhow::anyhow;
 use strait_client::StraitClient;
 use strait_core::{AccountId, Namespace, Region};
 
-use crate::cli::{Cli, ClusterCommand, Command, GlobalArgs, LogFormat, StreamCommand};
+use crate::cli::{Cli, ClusterCommand, Command, GlobalArgs, LogFormat, NodeCommand, StreamCommand};
 use crate::logging;
 
 /// An error in how the command was invoked (a bad setting, an unsupported option), reported
@@ -63,6 +65,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cluster(ClusterCommand::Status(args)) => {
             init_logging(&global, "warn")?;
             cluster::status(&global, args).await
+        }
+        Command::Node(NodeCommand::Decommission(args)) => {
+            init_logging(&global, "warn")?;
+            node::decommission(&global, args).await
+        }
+        Command::Bench(args) => {
+            init_logging(&global, "warn")?;
+            bench::run(&global, args).await
         }
     }
 }

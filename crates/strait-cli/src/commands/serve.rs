@@ -26,12 +26,6 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
 
     let settings =
         resolve(&args, global.account_id.as_deref(), &file).map_err(|error| usage(format!("{error:#}")))?;
-    if let Some(join) = &settings.join {
-        return Err(usage(format!(
-            "joining a running cluster is not supported yet (--join {join}); start every \
-             initial member with the same --initial-cluster instead"
-        )));
-    }
     let config = settings
         .node_config()
         .map_err(|error| usage(format!("{error:#}")))?;
@@ -41,6 +35,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCod
         advertise = %config.advertise,
         data_dir = %config.data_dir.display(),
         members = ?config.initial_cluster,
+        join = ?config.join,
         replication_factor = config.replication_factor,
         "starting node"
     );

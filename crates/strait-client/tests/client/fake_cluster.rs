@@ -410,6 +410,14 @@ impl StreamService for Fake {
         Err(Status::unimplemented("not faked"))
     }
 
+    async fn decommission_node(
+        &self,
+        _: Request<proto::DecommissionNodeRequest>,
+    ) -> Result<Response<proto::DecommissionNodeResponse>, Status> {
+        self.state.lock().expect("not poisoned").calls.push("DecommissionNode");
+        Ok(Response::new(proto::DecommissionNodeResponse {}))
+    }
+
     async fn cluster_status(
         &self,
         _: Request<proto::ClusterStatusRequest>,
@@ -428,6 +436,7 @@ impl StreamService for Fake {
                     address: address.clone(),
                     reachable: true,
                     voter: true,
+                    state: "active".into(),
                 })
                 .collect(),
             groups: Vec::new(),

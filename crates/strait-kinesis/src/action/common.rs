@@ -132,6 +132,15 @@ impl StreamMembers {
         Ok(StreamMembers { name, arn })
     }
 
+    /// Reads only `StreamARN`, for the operations whose model has no `StreamName`.
+    pub fn read_arn_only(input: &Input, checks: &mut Checks) -> Result<StreamMembers, ApiError> {
+        let arn = input.string("StreamARN")?;
+        if let Some(arn) = &arn {
+            checks.extend(StreamArn::violations(arn, "streamARN"));
+        }
+        Ok(StreamMembers { name: None, arn })
+    }
+
     /// Tells whether either member was given.
     pub fn is_given(&self) -> bool {
         self.name.is_some() || self.arn.is_some()
@@ -232,6 +241,58 @@ pub fn record(record: &StoredRecord) -> Value {
         ("Data", Value::Blob(record.data.to_vec())),
         ("PartitionKey", Value::string(record.partition_key.clone())),
     ])
+}
+
+/// Reads `StreamModeDetails{StreamMode}`, recording model violations; `required` for
+/// UpdateStreamMode, optional (PROVISIONED when absent) for CreateStream.
+pub fn read_stream_mode_details(
+    input: &Input,
+    checks: &mut Checks,
+    required: bool,
+) -> Result<Option<StreamMode>, ApiError> {
+    let Some(details) = input.structure("StreamModeDetails")? else {
+        if required {
+            checks.push(Violation::missing("streamModeDetails"));
+        }
+        return Ok(None);
+    };
+    let field = "streamModeDetails.streamMode";
+    let Some(text) = checks.required_string(&details, "StreamMode", field)? else {
+        return Ok(None);
+    };
+    let mode = StreamMode::parse(&text);
+    if mode.is_none() {
+        let names: Vec<&str> = StreamMode::ALL.iter().map(|m| m.as_kinesis_str()).collect();
+        checks.push(Violation::enum_value(text, field, &names));
+    }
+    Ok(mode)
+}
+
+/// Reads `WarmThroughputMiBps` (a natural number), recording model violations.
+pub fn read_warm_throughput(
+    input: &Input,
+    checks: &mut Checks,
+    required: bool,
+) -> Result<Option<u32>, ApiError> {
+    let (member, field) = ("WarmThroughputMiBps", "warmThroughputMiBps");
+    let value = if required {
+        checks.required_integer(input, member, field, 0, None)?
+    } else {
+        checks.integer(input, member, field, 0, None)?
+    };
+    // Past the model's minimum; values beyond u32 are far beyond any limit and saturate.
+    Ok(value.map(|v| u32::try_from(v.max(0)).unwrap_or(u32::MAX)))
+}
+
+/// Renders `WarmThroughput{TargetMiBps, CurrentMiBps}`, absent without a warm throughput.
+/// Strait has no capacity to warm up, so the current value is the target.
+pub fn warm_throughput(mibps: Option<u32>) -> Value {
+    Value::optional(mibps.map(|mibps| {
+        Value::structure([
+            ("TargetMiBps", Value::Integer(i128::from(mibps))),
+            ("CurrentMiBps", Value::Integer(i128::from(mibps))),
+        ])
+    }))
 }
 
 /// Renders `StreamModeDetails`.

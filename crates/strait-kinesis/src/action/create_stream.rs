@@ -1,12 +1,15 @@
 //! CreateStream: a stream whose shards divide the hash key space evenly.
 //!
 //! The answer is empty; the stream is CREATING until its shard groups have leaders, which
-//! clients observe through DescribeStream (boto3's `stream_exists` waiter).
+//! clients observe through DescribeStream (boto3's `stream_exists` waiter). An ON_DEMAND
+//! stream needs no ShardCount and starts with four shards; a record size limit or warm
+//! throughput given here is recorded with the stream's other settings right after it is
+//! created.
 
-use strait_core::service::CreateStreamRequest;
-use strait_core::{StreamMode, StreamName, StreamOperations, Violation};
+use strait_core::service::{CreateStreamRequest, DEFAULT_MAX_RECORD_SIZE_KIB, MAX_RECORD_SIZE_KIB_RANGE};
+use strait_core::{StreamMode, StreamName, StreamOperations};
 
-use super::common::Checks;
+use super::common::{self, Checks};
 use super::{Context, Reply};
 use crate::codec::Input;
 use crate::error::ApiError;
@@ -21,32 +24,15 @@ pub async fn handle<O: StreamOperations>(context: &Context<'_, O>, input: &Input
         checks.extend(StreamName::violations(name, "streamName"));
     }
     let shard_count = checks.integer(input, "ShardCount", "shardCount", 1, None)?;
-    let mode = match input.structure("StreamModeDetails")? {
-        None => StreamMode::Provisioned,
-        Some(details) => {
-            let text = checks.required_string(&details, "StreamMode", "streamModeDetails.streamMode")?;
-            match text.as_deref().map(|t| (t, StreamMode::parse(t))) {
-                Some((_, Some(mode))) => mode,
-                Some((text, None)) => {
-                    checks.push(Violation::enum_value(
-                        text,
-                        "streamModeDetails.streamMode",
-                        &["PROVISIONED", "ON_DEMAND"],
-                    ));
-                    StreamMode::Provisioned
-                }
-                None => StreamMode::Provisioned,
-            }
-        }
-    };
-    checks.integer(
+    let mode = common::read_stream_mode_details(input, &mut checks, false)?.unwrap_or_default();
+    let max_record_kib = checks.integer(
         input,
         "MaxRecordSizeInKiB",
         "maxRecordSizeInKiB",
-        1024,
-        Some(10240),
+        i64::from(*MAX_RECORD_SIZE_KIB_RANGE.start()),
+        Some(i64::from(*MAX_RECORD_SIZE_KIB_RANGE.end())),
     )?;
-    checks.integer(input, "WarmThroughputMiBps", "warmThroughputMiBps", 0, None)?;
+    let warm_throughput = common::read_warm_throughput(input, &mut checks, false)?;
     checks.finish()?;
     let shard_count = match (mode, shard_count) {
         (_, Some(count)) => u32::try_from(count).unwrap_or(u32::MAX),
@@ -58,14 +44,47 @@ pub async fn handle<O: StreamOperations>(context: &Context<'_, O>, input: &Input
             .into());
         }
     };
+    let namespace = context.namespace.clone();
+    let stream = StreamName::new(name.unwrap_or_default())?;
+    // Refused before anything is created, so a failed call leaves no stream behind.
+    if warm_throughput.is_some() {
+        if mode != StreamMode::OnDemand {
+            return Err(strait_core::StraitError::invalid_argument(
+                "WarmThroughputMiBps can only be specified for a stream in ON_DEMAND mode.",
+            )
+            .into());
+        }
+        if !context
+            .operations
+            .account_settings(&namespace)
+            .await?
+            .commitment_in_force()
+        {
+            return Err(strait_core::StraitError::commitment_required(&namespace.account).into());
+        }
+    }
     context
         .operations
         .create_stream(CreateStreamRequest {
-            namespace: context.namespace.clone(),
-            stream: StreamName::new(name.unwrap_or_default())?,
+            namespace: namespace.clone(),
+            stream: stream.clone(),
             shard_count,
             mode,
         })
         .await?;
+    // The model bounds passed, so the value fits.
+    let max_record_kib = max_record_kib.map(|kib| u32::try_from(kib).unwrap_or(DEFAULT_MAX_RECORD_SIZE_KIB));
+    if let Some(kib) = max_record_kib.filter(|kib| *kib != DEFAULT_MAX_RECORD_SIZE_KIB) {
+        context
+            .operations
+            .set_max_record_size(&namespace, &stream, kib)
+            .await?;
+    }
+    if let Some(mibps) = warm_throughput {
+        context
+            .operations
+            .set_warm_throughput(&namespace, &stream, mibps)
+            .await?;
+    }
     Ok(Reply::Empty)
 }

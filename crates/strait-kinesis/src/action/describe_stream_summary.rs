@@ -1,4 +1,6 @@
-//! DescribeStreamSummary: the stream without its shards, with the open shard count.
+//! DescribeStreamSummary: the stream without its shards, with the open shard count, the
+//! consumer count, the record size limit and (for an on-demand stream that has one) the
+//! warm throughput.
 
 use strait_core::StreamOperations;
 
@@ -36,6 +38,14 @@ pub async fn handle<O: StreamOperations>(context: &Context<'_, O>, input: &Input
             ("KeyId", common::key_id(&extras)),
             ("OpenShardCount", Value::Integer(open_shards as i128)),
             ("ConsumerCount", Value::Integer(consumers as i128)),
+            (
+                "WarmThroughput",
+                common::warm_throughput(extras.warm_throughput_mibps),
+            ),
+            (
+                "MaxRecordSizeInKiB",
+                Value::Integer(i128::from(extras.max_record_size_kib)),
+            ),
         ]),
     )])))
 }

@@ -4,16 +4,25 @@
 //! everything needed to continue: the stream, the last shard listed, the filter and when the
 //! token was issued (tokens expire after 300 seconds, as Kinesis's do).
 //!
-//! Filters (§5.10 of the API notes) are applied to the shard lineage. Strait's shard
-//! descriptions carry no open and close times yet, so the timestamp filters are answered
-//! conservatively: FROM_TIMESTAMP lists every shard inside retention, and AT_TIMESTAMP lists
-//! the shards open at the trim horizon (or only the open shards for a time not before now).
-//! A consumer that starts from either reads its parents first and then follows ChildShards,
-//! so it never misses a record.
+//! Filters (§5.10 of the API notes) use the times the control plane records for each
+//! shard (opened with its stream or by a split or merge, closed by one):
+//!
+//! | filter | shards listed |
+//! |---|---|
+//! | none, FROM_TRIM_HORIZON | every shard still inside retention |
+//! | AT_TRIM_HORIZON | those open at the trim horizon |
+//! | AT_LATEST | those open now |
+//! | AT_TIMESTAMP t | those open at t (opened at or before t, not closed before t) |
+//! | FROM_TIMESTAMP t | those open at t or opened since |
+//! | AFTER_SHARD_ID id | those whose ids come after id |
+//!
+//! A time before the trim horizon counts as the trim horizon, and the trim horizon of a
+//! stream younger than its retention is the stream's creation, so a consumer starting "at
+//! the beginning" always gets the shards holding the oldest records.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use strait_core::service::{ShardDescription, ShardFilter};
+use strait_core::service::{ShardDescription, ShardFilter, StreamDescription};
 use strait_core::{
     AccountId, Namespace, Region, ShardId, StraitError, StreamName, StreamOperations, Violation,
 };
@@ -89,12 +98,7 @@ pub async fn handle<O: StreamOperations>(context: &Context<'_, O>, input: &Input
         .operations
         .describe_stream(&cursor.namespace, &cursor.stream)
         .await?;
-    let selected = select(
-        &description.shards,
-        cursor.filter,
-        now_ms,
-        description.created_at_ms,
-    );
+    let selected = select(&description, cursor.filter);
     let limit = max_results.map_or(PAGE_MAX, |m| (m as usize).min(PAGE_MAX));
     let mut remaining = selected
         .into_iter()
@@ -178,30 +182,24 @@ fn read_filter(input: &Input, checks: &mut Checks) -> Result<Option<FilterMember
 }
 
 /// Applies a filter to a stream's shards (in id order).
-fn select(
-    shards: &[ShardDescription],
-    filter: Option<ShardFilter>,
-    now_ms: u64,
-    created_at_ms: u64,
-) -> Vec<&ShardDescription> {
-    // Shards open at the trim horizon: those whose parents have all left retention.
-    let at_trim_horizon = |shard: &&ShardDescription| {
-        shard
-            .parent_shards()
-            .iter()
-            .all(|parent| shards.iter().all(|s| s.shard_id != *parent))
-    };
+fn select(stream: &StreamDescription, filter: Option<ShardFilter>) -> Vec<&ShardDescription> {
+    let shards = stream.shards.iter();
+    // No shard is older than its stream, nor records older than the trim horizon.
+    let horizon = stream.trim_horizon_ms.max(stream.created_at_ms);
     match filter {
-        None | Some(ShardFilter::FromTrimHorizon) | Some(ShardFilter::FromTimestamp(_)) => {
-            shards.iter().collect()
+        None | Some(ShardFilter::FromTrimHorizon) => shards.collect(),
+        Some(ShardFilter::AfterShardId(after)) => shards.filter(|s| s.shard_id > after).collect(),
+        Some(ShardFilter::AtLatest) => shards.filter(|s| s.is_open()).collect(),
+        Some(ShardFilter::AtTrimHorizon) => shards.filter(|s| s.was_open_at(horizon)).collect(),
+        Some(ShardFilter::AtTimestamp(ts)) => {
+            let at = ts.max(horizon);
+            shards.filter(|s| s.was_open_at(at)).collect()
         }
-        Some(ShardFilter::AfterShardId(after)) => shards.iter().filter(|s| s.shard_id > after).collect(),
-        Some(ShardFilter::AtLatest) => shards.iter().filter(|s| s.is_open()).collect(),
-        Some(ShardFilter::AtTimestamp(ts)) if ts >= now_ms && ts > created_at_ms => {
-            shards.iter().filter(|s| s.is_open()).collect()
-        }
-        Some(ShardFilter::AtTrimHorizon) | Some(ShardFilter::AtTimestamp(_)) => {
-            shards.iter().filter(at_trim_horizon).collect()
+        Some(ShardFilter::FromTimestamp(ts)) => {
+            let from = ts.max(horizon);
+            shards
+                .filter(|s| s.closed_at_ms.is_none_or(|closed| closed >= from))
+                .collect()
         }
     }
 }
@@ -264,7 +262,8 @@ mod tests {
 
     use super::*;
 
-    fn shard(id: u32, parents: &[u32], open: bool) -> ShardDescription {
+    /// A shard opened at `opened` and, if `closed` is given, closed then.
+    fn shard(id: u32, parents: &[u32], opened: u64, closed: Option<u64>) -> ShardDescription {
         let incarnation = StreamIncarnation::new(1).expect("valid");
         let shard_id = ShardId(id);
         let start = SequenceNumber::starting(incarnation, shard_id);
@@ -274,42 +273,71 @@ mod tests {
             adjacent_parent: parents.get(1).map(|p| ShardId(*p)),
             hash_range: HashKeyRange::FULL,
             starting_sequence_number: start,
-            ending_sequence_number: (!open).then_some(start),
+            ending_sequence_number: closed.map(|_| start),
             replicas: vec![1],
             leader: Some(1),
+            created_at_ms: opened,
+            closed_at_ms: closed,
         }
     }
 
-    fn ids(shards: Vec<&ShardDescription>) -> Vec<u32> {
-        shards.into_iter().map(|s| s.shard_id.ordinal()).collect()
+    /// A stream created at 100: shard 0 split at 200 into 1 and 2; 1 and 2 merged at 300
+    /// into 3. The trim horizon is `horizon`.
+    fn stream(horizon: u64) -> StreamDescription {
+        StreamDescription {
+            name: StreamName::new("s").expect("valid"),
+            arn: String::new(),
+            incarnation: StreamIncarnation::new(1).expect("valid"),
+            status: strait_core::StreamStatus::Active,
+            mode: strait_core::StreamMode::Provisioned,
+            retention_hours: 24,
+            created_at_ms: 100,
+            trim_horizon_ms: horizon,
+            shards: vec![
+                shard(0, &[], 100, Some(200)),
+                shard(1, &[0], 200, Some(300)),
+                shard(2, &[0], 200, Some(300)),
+                shard(3, &[1, 2], 300, None),
+            ],
+        }
+    }
+
+    fn ids(description: &StreamDescription, filter: Option<ShardFilter>) -> Vec<u32> {
+        select(description, filter)
+            .into_iter()
+            .map(|s| s.shard_id.ordinal())
+            .collect()
     }
 
     #[test]
-    fn filters_follow_the_lineage() {
-        // 0 was split into 1 and 2; 1 and 2 are open.
-        let shards = vec![shard(0, &[], false), shard(1, &[0], true), shard(2, &[0], true)];
-        assert_eq!(ids(select(&shards, None, 10, 0)), vec![0, 1, 2]);
+    fn filters_follow_open_and_close_times() {
+        let young = stream(0);
+        assert_eq!(ids(&young, None), vec![0, 1, 2, 3]);
+        assert_eq!(ids(&young, Some(ShardFilter::FromTrimHorizon)), vec![0, 1, 2, 3]);
+        assert_eq!(ids(&young, Some(ShardFilter::AtLatest)), vec![3]);
+        assert_eq!(ids(&young, Some(ShardFilter::AtTrimHorizon)), vec![0]);
         assert_eq!(
-            ids(select(&shards, Some(ShardFilter::AtLatest), 10, 0)),
-            vec![1, 2]
+            ids(&young, Some(ShardFilter::AfterShardId(ShardId(1)))),
+            vec![2, 3]
         );
-        assert_eq!(
-            ids(select(&shards, Some(ShardFilter::AtTrimHorizon), 10, 0)),
-            vec![0]
-        );
-        assert_eq!(
-            ids(select(
-                &shards,
-                Some(ShardFilter::AfterShardId(ShardId(1))),
-                10,
-                0
-            )),
-            vec![2]
-        );
-        assert_eq!(
-            ids(select(&shards, Some(ShardFilter::AtTimestamp(20)), 10, 0)),
-            vec![1, 2]
-        );
+        // Before the stream existed: as at its creation.
+        assert_eq!(ids(&young, Some(ShardFilter::AtTimestamp(5))), vec![0]);
+        assert_eq!(ids(&young, Some(ShardFilter::AtTimestamp(150))), vec![0]);
+        // At the instant of a split, the parent and its children.
+        assert_eq!(ids(&young, Some(ShardFilter::AtTimestamp(200))), vec![0, 1, 2]);
+        assert_eq!(ids(&young, Some(ShardFilter::AtTimestamp(250))), vec![1, 2]);
+        assert_eq!(ids(&young, Some(ShardFilter::AtTimestamp(10_000))), vec![3]);
+        assert_eq!(ids(&young, Some(ShardFilter::FromTimestamp(5))), vec![0, 1, 2, 3]);
+        assert_eq!(ids(&young, Some(ShardFilter::FromTimestamp(250))), vec![1, 2, 3]);
+        assert_eq!(ids(&young, Some(ShardFilter::FromTimestamp(301))), vec![3]);
+    }
+
+    #[test]
+    fn times_before_the_trim_horizon_count_as_the_trim_horizon() {
+        let old = stream(250);
+        assert_eq!(ids(&old, Some(ShardFilter::AtTrimHorizon)), vec![1, 2]);
+        assert_eq!(ids(&old, Some(ShardFilter::AtTimestamp(120))), vec![1, 2]);
+        assert_eq!(ids(&old, Some(ShardFilter::FromTimestamp(120))), vec![1, 2, 3]);
     }
 
     #[test]

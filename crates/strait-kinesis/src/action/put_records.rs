@@ -1,13 +1,11 @@
 //! PutRecords: up to 500 records, each succeeding or failing on its own.
 //!
-//! Request-wide problems (model violations, an unknown stream, a request over the size
-//! limit) fail the whole call. Otherwise the answer has one entry per record, in request
+//! Request-wide problems (model violations, an unknown stream, a record or request over
+//! the stream's size limits) fail the whole call. Otherwise the answer has one entry per record, in request
 //! order: a shard id and sequence number, or an ErrorCode and ErrorMessage in its place.
 
 use strait_core::service::PutRecordResult;
-use strait_core::{
-    MAX_PUT_RECORDS_BYTES, MAX_PUT_RECORDS_ENTRIES, MAX_RECORD_BYTES, StreamOperations, Violation,
-};
+use strait_core::{MAX_PUT_RECORDS_ENTRIES, StreamOperations, Violation};
 
 use super::common::{Checks, StreamMembers};
 use super::put_record::RecordMembers;
@@ -41,7 +39,13 @@ pub async fn handle<O: StreamOperations>(context: &Context<'_, O>, input: &Input
         .into_iter()
         .map(RecordMembers::build)
         .collect::<Result<Vec<_>, _>>()?;
-    strait_core::check_put_records(&records, MAX_RECORD_BYTES, MAX_PUT_RECORDS_BYTES)?;
+    // The size limits are the stream's (UpdateMaxRecordSize).
+    let extras = context.operations.stream_extras(&namespace, &name).await?;
+    strait_core::check_put_records(
+        &records,
+        extras.max_record_bytes(),
+        extras.max_put_records_bytes(),
+    )?;
     let results = context
         .operations
         .put_records(&namespace, &name, records, None)
@@ -63,7 +67,6 @@ pub async fn handle<O: StreamOperations>(context: &Context<'_, O>, input: &Input
             ]),
         })
         .collect();
-    let extras = context.operations.stream_extras(&namespace, &name).await?;
     Ok(Reply::Document(Value::structure([
         ("FailedRecordCount", Value::Integer(failed as i128)),
         ("Records", Value::List(entries)),

@@ -2,15 +2,15 @@
 
 use std::sync::Arc;
 
-use strait_control::ControlCommand;
+use strait_control::{ControlCommand, ControlReply, NodeInfo, NodeState};
 use strait_core::RecordPosition;
 use strait_proto::internal::node_internal_server::NodeInternal;
 use strait_proto::internal::{
     AppendRecordsRequest, AppendRecordsResponse, CommittedBatchRequest, CommittedBatchResponse,
     ControlProposal, ControlProposalResult, ControlReadIndexRequest, ControlReadIndexResponse,
     FindTimestampRequest, FindTimestampResponse, GroupLeader, GroupLeadersRequest, GroupLeadersResponse,
-    ReadRecordsRequest, ReadRecordsResponse, SealShardRequest, SealShardResponse, ShardTip, ShardTipRequest,
-    StoredRecord,
+    JoinRequest, JoinResponse, ReadRecordsRequest, ReadRecordsResponse, SealShardRequest, SealShardResponse,
+    ShardTip, ShardTipRequest, StoredRecord, TransferLeaderRequest, TransferLeaderResponse,
 };
 use strait_raft::GroupId;
 use strait_raft::codec;
@@ -20,7 +20,8 @@ use tonic::{Request, Response, Status};
 use super::status::with_type;
 use crate::control::ControlHandle;
 use crate::shard_access::{
-    LEADER_METADATA, NOT_LEADER, ROUTING_VERSION_METADATA, SHARD_SEALED, STALE_ROUTING, tip_to_proto,
+    LEADER_METADATA, NOT_LEADER, ROUTING_VERSION_METADATA, SHARD_SEALED, STALE_ROUTING, THROTTLED,
+    tip_to_proto,
 };
 use crate::shards::{LocalShard, ShardHost};
 
@@ -92,11 +93,23 @@ impl NodeInternal for NodeInternalService {
                 })
                 .collect(),
         };
+        if !self.host.admit_write(&shard, &batch) {
+            return Err(with_type(
+                Status::resource_exhausted("the shard's write throughput limit is exceeded"),
+                THROTTLED,
+            ));
+        }
+        let started = tokio::time::Instant::now();
         match shard.batcher.append(batch).await {
-            Ok(BatchOutcome::Committed { index, first_offset }) => Ok(Response::new(AppendRecordsResponse {
-                log_index: index,
-                first_offset,
-            })),
+            Ok(BatchOutcome::Committed { index, first_offset }) => {
+                self.host
+                    .metrics()
+                    .observe_commit(request.group_id, started.elapsed());
+                Ok(Response::new(AppendRecordsResponse {
+                    log_index: index,
+                    first_offset,
+                }))
+            }
             Ok(BatchOutcome::ShardSealed) | Err(AppendError::Sealed) => Err(with_type(
                 Status::failed_precondition("the shard is sealed"),
                 SHARD_SEALED,
@@ -230,5 +243,43 @@ impl NodeInternal for NodeInternalService {
             })
             .collect();
         Ok(Response::new(GroupLeadersResponse { groups }))
+    }
+
+    async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
+        let JoinRequest { node_id, address } = request.into_inner();
+        if node_id == 0 || address.is_empty() {
+            return Err(Status::invalid_argument(
+                "a joining node needs an id of at least 1 and an address",
+            ));
+        }
+        let node = NodeInfo {
+            id: node_id,
+            address,
+            voter: false,
+            state: NodeState::Active,
+        };
+        match self.control.propose(ControlCommand::AddNode { node }).await {
+            Ok(ControlReply::Rejected(reason)) => Err(Status::already_exists(reason.to_string())),
+            Ok(_) => Ok(Response::new(JoinResponse {})),
+            Err(e) => Err(Status::unavailable(e.to_string())),
+        }
+    }
+
+    async fn transfer_leader(
+        &self,
+        request: Request<TransferLeaderRequest>,
+    ) -> Result<Response<TransferLeaderResponse>, Status> {
+        let TransferLeaderRequest { group_id, to } = request.into_inner();
+        let shard = self.shard(group_id)?;
+        if shard.leader() != Some(self.host.node_id()) {
+            return Err(not_leader(shard.leader()));
+        }
+        shard
+            .raft
+            .trigger()
+            .transfer_leader(to)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(TransferLeaderResponse {}))
     }
 }

@@ -451,7 +451,7 @@ impl StreamService for StreamServiceImpl {
         tokio::spawn(async move {
             let mut continuation = String::new();
             loop {
-                let response = match operations.get_records(&iterator, 0).await {
+                let response = match operations.read_for_subscription(&iterator, 0).await {
                     Ok(r) => r,
                     Err(e) => {
                         let _ = tx.send(Err(to_status(e))).await;
@@ -609,5 +609,16 @@ impl StreamService for StreamServiceImpl {
         _request: Request<pb::ClusterStatusRequest>,
     ) -> Result<Response<pb::ClusterStatusResponse>, Status> {
         Ok(Response::new(self.status.probe().await))
+    }
+
+    async fn decommission_node(
+        &self,
+        request: Request<pb::DecommissionNodeRequest>,
+    ) -> Result<Response<pb::DecommissionNodeResponse>, Status> {
+        let node = request.into_inner().node_id;
+        crate::membership::decommission(self.operations.control(), node)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::DecommissionNodeResponse {}))
     }
 }

@@ -1,0 +1,173 @@
+//! Carrying out replica moves in the shard groups this node leads.
+//!
+//! The control plane records a move ([`ControlCommand::MoveReplica`]) by changing a
+//! group's placement: the new node joins `replicas` (so its supervisor starts an empty
+//! replica), the old one goes to `retiring` (so it keeps its copy for now). The group's
+//! leader then makes the group's Raft membership match the placement:
+//!
+//! 1. add each new node as a learner and wait until it has caught up, from the log or
+//!    from a snapshot;
+//! 2. replace the voters with the placement in one joint-consensus change, so the group
+//!    keeps a quorum of caught-up replicas throughout;
+//! 3. tell the control plane that each retiring node is out
+//!    ([`ControlCommand::ReplicaRetired`]); only then does that node delete its copy.
+//!
+//! A leader that is itself moving away first hands leadership to a remaining voter,
+//! which carries on. Like the reconciler, this observes rather than remembers: each pass
+//! compares a group's membership with its placement and does the next missing step, so a
+//! leader change or a restart in the middle of a move resumes it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::BasicNode;
+use openraft::rt::WatchReceiver;
+use strait_control::{ControlCommand, ControlView, GroupMeta};
+use strait_raft::GroupId;
+
+use crate::control::ControlHandle;
+use crate::shards::{LocalShard, ShardHost};
+
+/// How long a new replica may take to catch up before the step is retried.
+const CATCH_UP_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Drives the moves of the groups this node leads, one task per moving group.
+pub struct ReplicaMover {
+    node_id: u64,
+    host: Arc<ShardHost>,
+    control: ControlHandle,
+    /// Groups with a step in progress on this node.
+    busy: Mutex<BTreeSet<GroupId>>,
+}
+
+/// What a group's membership is, as its leader sees it.
+struct Membership {
+    voters: BTreeSet<u64>,
+    nodes: BTreeSet<u64>,
+    /// No change is in flight: one uniform config, and it is committed.
+    settled: bool,
+}
+
+impl Membership {
+    fn of(shard: &LocalShard) -> Self {
+        let metrics = shard.raft.metrics().borrow_watched().clone();
+        let config = &metrics.membership_config;
+        Membership {
+            voters: config.voter_ids().collect(),
+            nodes: config.nodes().map(|(id, _)| *id).collect(),
+            settled: config.get_joint_config().len() == 1
+                && metrics.committed_membership_config.log_id() == config.log_id(),
+        }
+    }
+}
+
+impl ReplicaMover {
+    pub fn new(node_id: u64, host: Arc<ShardHost>, control: ControlHandle) -> Arc<Self> {
+        Arc::new(Self {
+            node_id,
+            host,
+            control,
+            busy: Mutex::new(BTreeSet::new()),
+        })
+    }
+
+    /// Starts the next step of every move in the groups this node leads.
+    pub fn advance(self: &Arc<Self>, view: &Arc<ControlView>) {
+        for shard in self.host.all() {
+            if shard.leader() != Some(self.node_id) {
+                continue;
+            }
+            let Some(meta) = view.state.groups.get(&shard.group.0) else {
+                continue;
+            };
+            let membership = Membership::of(&shard);
+            let desired: BTreeSet<u64> = meta.replicas.iter().copied().collect();
+            if membership.settled && membership.voters == desired && !meta.moving() {
+                continue;
+            }
+            if !self.busy.lock().expect("mover lock").insert(shard.group) {
+                continue;
+            }
+            let mover = self.clone();
+            let meta = meta.clone();
+            let view = view.clone();
+            tokio::spawn(async move {
+                let group = shard.group;
+                if let Err(e) = mover.step(&shard, &meta, &view).await {
+                    tracing::info!(%group, error = %e, "replica move step not done; will retry");
+                }
+                mover.busy.lock().expect("mover lock").remove(&group);
+            });
+        }
+    }
+
+    /// One step towards the placement of `meta`.
+    async fn step(&self, shard: &LocalShard, meta: &GroupMeta, view: &ControlView) -> Result<(), String> {
+        let group = shard.group;
+        let desired: BTreeSet<u64> = meta.replicas.iter().copied().collect();
+        let membership = Membership::of(shard);
+
+        if membership.settled && membership.voters == desired {
+            for &node in &meta.retiring {
+                if membership.nodes.contains(&node) {
+                    // A learner left over from an interrupted change.
+                    shard
+                        .raft
+                        .change_membership(
+                            openraft::ChangeMembers::RemoveNodes(BTreeSet::from([node])),
+                            false,
+                        )
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                self.control
+                    .propose(ControlCommand::ReplicaRetired { group: group.0, node })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tracing::info!(%group, node, "replica retired");
+            }
+            return Ok(());
+        }
+
+        if !desired.contains(&self.node_id) {
+            let Some(&to) = meta.replicas.iter().find(|n| membership.voters.contains(n)) else {
+                return Err("no remaining voter to hand leadership to".into());
+            };
+            tracing::info!(%group, to, "moving away: handing over leadership");
+            return shard
+                .raft
+                .trigger()
+                .transfer_leader(to)
+                .await
+                .map_err(|e| e.to_string());
+        }
+
+        let addresses: BTreeMap<u64, String> = view
+            .state
+            .nodes
+            .values()
+            .map(|n| (n.id, n.address.clone()))
+            .collect();
+        for &node in desired.difference(&membership.voters) {
+            let address = addresses
+                .get(&node)
+                .ok_or_else(|| format!("node {node} is not a member"))?;
+            tracing::info!(%group, node, "adding a replica as a learner");
+            let added = tokio::time::timeout(
+                CATCH_UP_DEADLINE,
+                shard.raft.add_learner(node, BasicNode::new(address), true),
+            )
+            .await
+            .map_err(|_| format!("node {node} did not catch up within {CATCH_UP_DEADLINE:?}"))?;
+            added.map_err(|e| e.to_string())?;
+        }
+        tracing::info!(%group, voters = ?desired, "changing the group's voters");
+        shard
+            .raft
+            .change_membership(desired, false)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}

@@ -1,0 +1,309 @@
+//! What an orchestrator sees of a three-node cluster: probes, metrics, and a graceful stop.
+//!
+//! Checks: `/healthz` and `/readyz` answer 200 on every node's Kinesis port; after puts,
+//! `/metrics` is valid Prometheus text with per-shard put counters that add up to the
+//! records written, Raft group metrics and the Kinesis API's request metrics; SIGTERM on
+//! the node leading a shard group makes it hand its leaderships off and exit within
+//! `--shutdown-timeout`; the two other nodes keep taking writes.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use strait_proto::v1::{self as pb};
+use strait_tests::{ClusterOptions, TestCluster};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::put;
+
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An HTTP/1.1 exchange on the node's Kinesis port: (status, body).
+async fn http(address: &str, request: String) -> Result<(u16, String)> {
+    let mut stream = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(address))
+        .await
+        .context("connect timed out")??;
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .context("response timed out")??;
+    let text = String::from_utf8(response).context("a text response")?;
+    let (head, body) = text.split_once("\r\n\r\n").context("no end of headers")?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no status")?;
+    Ok((status, body.to_owned()))
+}
+
+async fn get(address: &str, path: &str) -> Result<(u16, String)> {
+    http(
+        address,
+        format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"),
+    )
+    .await
+}
+
+/// A Kinesis API call with an empty JSON body.
+async fn kinesis_call(address: &str, operation: &str) -> Result<(u16, String)> {
+    http(
+        address,
+        format!(
+            "POST / HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\
+             X-Amz-Target: Kinesis_20131202.{operation}\r\n\
+             Content-Type: application/x-amz-json-1.1\r\nContent-Length: 2\r\n\r\n{{}}"
+        ),
+    )
+    .await
+}
+
+/// One sample line: metric name, labels, value.
+type Sample = (String, BTreeMap<String, String>, f64);
+
+/// Parses an exposition, checking that every sample belongs to a family announced
+/// with `# TYPE` before it, and that no family is announced twice.
+fn parse_exposition(text: &str) -> Result<Vec<Sample>> {
+    let mut families: Vec<String> = Vec::new();
+    let mut samples = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let name = rest
+                .split_whitespace()
+                .next()
+                .context("a TYPE line names a family")?;
+            if families.iter().any(|f| f == name) {
+                bail!("family {name} announced twice");
+            }
+            families.push(name.to_owned());
+            continue;
+        }
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').context("a sample has a value")?;
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v.parse().with_context(|| format!("value of {line}"))?,
+        };
+        let (name, labels) = match series.split_once('{') {
+            Some((name, rest)) => {
+                let body = rest.strip_suffix('}').context("labels end with }")?;
+                let mut labels = BTreeMap::new();
+                // The values this test looks at contain no commas or quotes.
+                for pair in body.split("\",").filter(|p| !p.is_empty()) {
+                    let (key, value) = pair.split_once("=\"").context("label=\"value\"")?;
+                    labels.insert(key.to_owned(), value.trim_end_matches('"').to_owned());
+                }
+                (name, labels)
+            }
+            None => (series, BTreeMap::new()),
+        };
+        let family = families.last().context("a sample before any TYPE")?;
+        let belongs = name == family
+            || ["_bucket", "_sum", "_count"]
+                .iter()
+                .any(|suffix| name.strip_suffix(suffix) == Some(family.as_str()));
+        if !belongs {
+            bail!("sample {name} is not in the family {family} announced before it");
+        }
+        samples.push((name.to_owned(), labels, value));
+    }
+    Ok(samples)
+}
+
+fn sum(samples: &[Sample], name: &str, filter: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|(n, labels, _)| {
+            n == name
+                && filter
+                    .iter()
+                    .all(|(k, v)| labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|(_, _, value)| value)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_metrics_and_a_graceful_stop() -> Result<()> {
+    let mut cluster = TestCluster::start(
+        3,
+        ClusterOptions {
+            extra_args: vec![
+                "--shutdown-timeout".into(),
+                format!("{}s", SHUTDOWN_TIMEOUT.as_secs()),
+            ],
+        },
+    )
+    .await?;
+    let kinesis: BTreeMap<u64, String> = cluster
+        .nodes
+        .iter()
+        .map(|n| (n.id, n.kinesis_address.clone()))
+        .collect();
+
+    // Probes.
+    for (id, address) in &kinesis {
+        assert_eq!(
+            get(address, "/healthz").await?,
+            (200, "ok\n".to_owned()),
+            "node {id}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match get(address, "/readyz").await? {
+                (200, body) => {
+                    assert_eq!(body, "ok\n");
+                    break;
+                }
+                (503, reason) if Instant::now() < deadline => {
+                    assert!(reason.starts_with("not ready: "), "{reason}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => bail!("node {id} /readyz: {other:?}"),
+            }
+        }
+    }
+
+    // Puts through node 1, and one Kinesis API call, then its metrics.
+    cluster.create_stream(1, "ops", 2).await?;
+    let mut client = cluster.client(1).await?;
+    const RECORDS: usize = 40;
+    let started = Instant::now();
+    for i in 0..RECORDS {
+        put(&mut client, "ops", &format!("key-{i}"), b"0123456789").await?;
+    }
+    eprintln!("{RECORDS} puts took {:?}", started.elapsed());
+    let (status, body) = kinesis_call(&kinesis[&1], "ListStreams").await?;
+    assert_eq!(status, 200, "{body}");
+    let (status, text) = get(&kinesis[&1], "/metrics").await?;
+    assert_eq!(status, 200);
+    let samples = parse_exposition(&text)?;
+    let stream = [("stream", "ops")];
+    assert_eq!(
+        sum(&samples, "strait_shard_put_records_total", &stream),
+        RECORDS as f64,
+        "{text}"
+    );
+    assert_eq!(
+        sum(&samples, "strait_shard_put_bytes_total", &stream),
+        (RECORDS * 10) as f64
+    );
+    assert_eq!(
+        sum(&samples, "strait_shard_put_requests_total", &stream),
+        RECORDS as f64
+    );
+    for shard in ["shardId-000000000000", "shardId-000000000001"] {
+        assert!(
+            sum(
+                &samples,
+                "strait_shard_put_records_total",
+                &[("stream", "ops"), ("shard", shard)]
+            ) > 0.0,
+            "no puts counted for {shard}\n{text}"
+        );
+    }
+    assert_eq!(
+        sum(
+            &samples,
+            "strait_api_request_duration_seconds_count",
+            &[
+                ("api", "kinesis"),
+                ("operation", "ListStreams"),
+                ("error", "none")
+            ]
+        ),
+        1.0,
+        "{text}"
+    );
+    // Every node hosts a replica of both shards (three replicas) and of the control group.
+    assert_eq!(sum(&samples, "strait_node_shard_groups", &[]), 2.0, "{text}");
+    assert_eq!(sum(&samples, "strait_raft_role", &stream), 2.0, "{text}");
+    assert_eq!(
+        sum(&samples, "strait_raft_role", &[("group", "0")]),
+        1.0,
+        "{text}"
+    );
+    assert!(
+        sum(&samples, "strait_raft_commit_index", &[("group", "0")]) > 0.0,
+        "{text}"
+    );
+    assert!(
+        sum(&samples, "strait_raft_term", &[("group", "0")]) > 0.0,
+        "{text}"
+    );
+    assert_eq!(sum(&samples, "strait_node_ready", &[]), 1.0, "{text}");
+    assert!(sum(&samples, "strait_node_disk_bytes", &[]) > 0.0, "{text}");
+    let mut led_total = 0.0;
+    for address in kinesis.values() {
+        let (_, text) = get(address, "/metrics").await?;
+        let samples = parse_exposition(&text)?;
+        led_total += sum(
+            &samples,
+            "strait_raft_role",
+            &[("stream", "ops"), ("role", "leader")],
+        );
+        // Commit latency is recorded where a group is led.
+        let led = sum(
+            &samples,
+            "strait_raft_role",
+            &[("stream", "ops"), ("role", "leader")],
+        );
+        if led > 0.0 {
+            assert!(
+                sum(&samples, "strait_raft_commit_latency_seconds_count", &stream) > 0.0,
+                "{text}"
+            );
+        }
+    }
+    assert_eq!(led_total, 2.0, "each shard group has one leader");
+
+    // SIGTERM on the leader of shard 0's group.
+    let status = client
+        .cluster_status(pb::ClusterStatusRequest {})
+        .await?
+        .into_inner();
+    let leader = status
+        .groups
+        .iter()
+        .find(|g| g.stream == "ops" && g.shard_id == "shardId-000000000000")
+        .and_then(|g| g.leader)
+        .context("shard 0 has a leader")?;
+    let took = cluster
+        .terminate(leader, SHUTDOWN_TIMEOUT + Duration::from_secs(5))
+        .await?;
+    eprintln!("node {leader} stopped {took:?} after SIGTERM");
+    let log = std::fs::read_to_string(cluster.dir.path().join(format!("node-{leader}.log")))?;
+    assert!(
+        log.contains("leadership hand-off done") && log.contains("still_led=0"),
+        "node {leader} did not hand off every leadership:\n{log}"
+    );
+
+    // The others keep taking writes; with the leaderships handed off, at once.
+    let survivor = if leader == 1 { 2 } else { 1 };
+    let mut client = cluster.client(survivor).await?;
+    let started = Instant::now();
+    let mut retries = 0;
+    for i in 0..RECORDS {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match put(&mut client, "ops", &format!("after-{i}"), b"x").await {
+                Ok(_) => break,
+                Err(error) if Instant::now() < deadline => {
+                    retries += 1;
+                    eprintln!("put after SIGTERM failed, retrying: {error:#}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(error) => return Err(error.context(cluster.logs())),
+            }
+        }
+    }
+    eprintln!(
+        "{RECORDS} puts after the stop took {:?}, {retries} retries",
+        started.elapsed()
+    );
+    Ok(())
+}
