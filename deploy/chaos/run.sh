@@ -29,8 +29,11 @@ for ((i = 1; i <= $#; i++)); do
     esac
 done
 
-# The debug profile, as the tests build it: nothing is compiled twice.
-cargo build --locked --quiet -p strait-cli -p strait-tests --bins
+# The debug profile, as the tests build it: nothing is compiled twice. CI, having built
+# and tested these binaries already, sets STRAIT_CHAOS_PREBUILT=1 to use them as they are.
+if [[ -z ${STRAIT_CHAOS_PREBUILT:-} ]]; then
+    cargo build --locked --quiet -p strait-cli -p strait-tests --bins
+fi
 bin=$CARGO_TARGET_DIR/debug
 if [[ $mode == docker ]]; then
     STRAIT_BIN=$bin/strait "$root/deploy/build-image.sh" "${STRAIT_IMAGE:-strait:dev}"
@@ -38,9 +41,9 @@ fi
 
 # `chaos` removes what it created when it exits or is interrupted. Should it be killed
 # outright, the containers and network it labelled are removed here.
-"$bin/chaos" run --strait "$bin/strait" "$@" &
-pid=$!
+pid=
 cleanup() {
+    [[ -n $pid ]] || return 0
     if kill -0 "$pid" 2>/dev/null; then
         kill -TERM "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
@@ -55,6 +58,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+"$bin/chaos" run --strait "$bin/strait" "$@" &
+pid=$!
 status=0
 wait "$pid" || status=$?
 exit "$status"

@@ -3,11 +3,13 @@
 
 The dashboard is generated so that its panels stay uniform and a renamed metric is changed in
 one place: edit the panel list below, run `python3 deploy/grafana/generate_dashboard.py`, and
-commit both files. deploy/validate.sh fails when the JSON is not what this script writes.
+commit both files. `--check` (run by deploy/validate.sh) fails when the JSON is not what this
+script writes, or when it queries a metric that crates/strait-node does not export.
 """
 
 import json
 import os
+import re
 import sys
 
 # Selectors applied to every query: the chosen instances (and streams, for stream metrics).
@@ -147,13 +149,30 @@ def dashboard():
     }
 
 
+def unknown_metrics(text, sources):
+    """Metric names the dashboard queries that the node's metrics code never mentions."""
+    code = ""
+    for directory, _, files in os.walk(sources):
+        for name in files:
+            if name.endswith(".rs"):
+                with open(os.path.join(directory, name)) as f:
+                    code += f.read()
+    names = set(re.findall(r"\bstrait_[a-z_]+", text))
+    bases = {re.sub(r"_(bucket|count|sum)$", "", n) for n in names}
+    return sorted(b for b in bases if f'"{b}"' not in code)
+
+
 def main():
     text = json.dumps(dashboard(), indent=2) + "\n"
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "strait-dashboard.json")
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(here, "strait-dashboard.json")
     if sys.argv[1:] == ["--check"]:
         with open(path) as f:
             if f.read() != text:
                 sys.exit(f"{path} is out of date: run {sys.argv[0]}")
+        missing = unknown_metrics(text, os.path.join(here, "..", "..", "crates", "strait-node", "src"))
+        if missing:
+            sys.exit(f"the dashboard queries metrics the node does not export: {', '.join(missing)}")
         return
     with open(path, "w") as f:
         f.write(text)

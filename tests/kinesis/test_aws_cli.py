@@ -34,3 +34,21 @@ def test_aws_cli_walk_through(node):
     assert [base64.b64decode(r["Data"]) for r in records] == [b"hello from the cli"]
     assert name in aws(node, "list-streams")["StreamNames"]
     aws(node, "delete-stream", "--stream-name", name)
+
+
+def test_aws_cli_capacity_and_policies(node):
+    name = unique("cli-settings")
+    aws(node, "create-stream", "--stream-name", name, "--shard-count", "1")
+    aws(node, "wait", "stream-exists", "--stream-name", name)
+    arn = f"arn:aws:kinesis:us-west-2:000000000000:stream/{name}"
+    aws(node, "update-stream-mode", "--stream-arn", arn, "--stream-mode-details", "StreamMode=ON_DEMAND")
+    aws(node, "update-max-record-size", "--stream-arn", arn, "--max-record-size-in-ki-b", "2048")
+    summary = aws(node, "describe-stream-summary", "--stream-name", name)["StreamDescriptionSummary"]
+    assert summary["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
+    assert summary["MaxRecordSizeInKiB"] == 2048
+    policy = json.dumps({"Version": "2012-10-17", "Statement": []})
+    aws(node, "put-resource-policy", "--resource-arn", arn, "--policy", policy)
+    assert aws(node, "get-resource-policy", "--resource-arn", arn)["Policy"] == policy
+    settings = aws(node, "describe-account-settings")["MinimumThroughputBillingCommitment"]
+    assert settings["Status"] in ("ENABLED", "DISABLED", "ENABLED_UNTIL_EARLIEST_ALLOWED_END")
+    aws(node, "delete-stream", "--stream-name", name)

@@ -95,6 +95,7 @@ def test_subscribe_to_shard_pushes_records(kinesis, stream):
     consumer = kinesis.register_stream_consumer(StreamARN=arn, ConsumerName="pusher")["Consumer"]
     first = kinesis.put_record(StreamName=name, Data=b"before", PartitionKey="k")
 
+    subscribed_at = time.time()
     response = kinesis.subscribe_to_shard(
         ConsumerARN=consumer["ConsumerARN"], ShardId="shardId-000000000000",
         StartingPosition={"Type": "TRIM_HORIZON"},
@@ -114,6 +115,8 @@ def test_subscribe_to_shard_pushes_records(kinesis, stream):
     assert received == [b"before", b"during"]
     assert int(continuation) > int(first["SequenceNumber"])
 
+    # A consumer may subscribe to a shard once every five seconds.
+    time.sleep(max(0.0, subscribed_at + 5.1 - time.time()))
     resumed = kinesis.subscribe_to_shard(
         ConsumerARN=consumer["ConsumerARN"], ShardId="shardId-000000000000",
         StartingPosition={"Type": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": first["SequenceNumber"]},

@@ -244,11 +244,21 @@ pub struct ServeArgs {
 
     /// A PEM certificate chain: with --kinesis-tls-key, the Kinesis API is served over
     /// HTTPS (ALPN h2 and http/1.1) instead of HTTP, as the KPL requires.
-    #[arg(long, env = "STRAIT_KINESIS_TLS_CERT", value_name = "FILE", requires = "kinesis_tls_key")]
+    #[arg(
+        long,
+        env = "STRAIT_KINESIS_TLS_CERT",
+        value_name = "FILE",
+        requires = "kinesis_tls_key"
+    )]
     pub kinesis_tls_cert: Option<PathBuf>,
 
     /// The PEM private key of --kinesis-tls-cert.
-    #[arg(long, env = "STRAIT_KINESIS_TLS_KEY", value_name = "FILE", requires = "kinesis_tls_cert")]
+    #[arg(
+        long,
+        env = "STRAIT_KINESIS_TLS_KEY",
+        value_name = "FILE",
+        requires = "kinesis_tls_cert"
+    )]
     pub kinesis_tls_key: Option<PathBuf>,
 
     /// Enforce Kinesis's per-shard throughput limits (writes: 1 MiB/s and 1,000 records/s;

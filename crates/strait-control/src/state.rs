@@ -888,12 +888,21 @@ mod tests {
             key: key("modes"),
             incarnation,
         });
-        assert_eq!(state.apply(&switch(StreamMode::OnDemand, Some(20))), ControlReply::Done);
+        assert_eq!(
+            state.apply(&switch(StreamMode::OnDemand, Some(20))),
+            ControlReply::Done
+        );
         assert_eq!(state.streams[&key("modes")].mode, StreamMode::OnDemand);
         assert_eq!(state.settings[&key("modes")].warm_throughput_mibps, Some(20));
-        assert_eq!(state.apply(&switch(StreamMode::Provisioned, Some(20))), ControlReply::Done);
+        assert_eq!(
+            state.apply(&switch(StreamMode::Provisioned, Some(20))),
+            ControlReply::Done
+        );
         assert_eq!(state.streams[&key("modes")].mode, StreamMode::Provisioned);
-        assert!(!state.settings.contains_key(&key("modes")), "a provisioned stream has no warm throughput");
+        assert!(
+            !state.settings.contains_key(&key("modes")),
+            "a provisioned stream has no warm throughput"
+        );
         assert!(matches!(
             state.apply(&ControlCommand::SetStreamMode {
                 key: key("missing"),

@@ -5,8 +5,9 @@
 //! - notices nodes that stopped answering: a member whose last heartbeat
 //!   acknowledgement is older than the configured timeout is *down* ([`Liveness`]);
 //! - admits joined nodes to the control group as learners, so they receive the metadata,
-//!   and keeps at least three healthy voters there when it can, replacing voters that are
-//!   down or draining with healthy learners;
+//!   and keeps three healthy voters there when it can (a cluster started with one node
+//!   grows to three as nodes join), replacing voters that are down or draining with
+//!   healthy learners;
 //! - proposes replica moves ([`strait_control::rebalance::plan_moves`]): replacements for
 //!   replicas on down or draining nodes, then moves onto nodes with fewer replicas, a few
 //!   groups at a time; the groups' leaders carry them out ([`crate::replica_moves`]);
@@ -38,7 +39,7 @@ use crate::status::ClusterStatusProbe;
 
 /// Groups moving at once, cluster-wide.
 const MAX_MOVES_IN_FLIGHT: usize = 4;
-/// The control group keeps at least this many voters when it has the healthy nodes.
+/// The control group is grown to this many voters when it has the healthy nodes.
 const MIN_CONTROL_VOTERS: usize = 3;
 /// How often leadership is rebalanced (one transfer per round).
 const LEADER_BALANCE_INTERVAL: Duration = Duration::from_secs(2);
@@ -199,13 +200,20 @@ impl MembershipKeeper {
                     .get(id)
                     .is_some_and(|n| n.state == NodeState::Active)
         };
+        // Healthy voters stay; healthy learners are promoted up to an odd number of voters
+        // (two voters tolerate no more failures than one).
+        let healthy_members = members.iter().filter(|id| healthy(id)).count();
+        let mut target = MIN_CONTROL_VOTERS.min(healthy_members);
+        if target % 2 == 0 {
+            target = target.saturating_sub(1);
+        }
         let mut wanted: BTreeSet<u64> = voters.iter().copied().filter(healthy).collect();
         for candidate in members
             .iter()
             .copied()
             .filter(|id| !voters.contains(id) && healthy(id))
         {
-            if wanted.len() >= MIN_CONTROL_VOTERS {
+            if wanted.len() >= target {
                 break;
             }
             wanted.insert(candidate);

@@ -369,13 +369,13 @@ where
         );
     let mut deadline_watch = deadline_rx.clone();
     let past_deadline = async move {
-        match deadline_watch.wait_for(|d| d.is_some()).await {
-            Ok(deadline) => {
-                let deadline = (*deadline).expect("infallible: waited for a deadline");
-                tokio::time::sleep_until(deadline).await;
-            }
+        // Copied out of the watch's guard, which must not be held across an await: the
+        // future must stay Send.
+        let deadline = deadline_watch.wait_for(|d| d.is_some()).await.map(|d| *d);
+        match deadline {
+            Ok(Some(deadline)) => tokio::time::sleep_until(deadline).await,
             // The server ended without a shutdown signal.
-            Err(_) => std::future::pending().await,
+            _ => std::future::pending().await,
         }
     };
     let result = tokio::select! {

@@ -5,7 +5,7 @@
 //! [`ShardAccess`]. The gRPC service translates to and from protobuf around it; the
 //! Kinesis HTTP API will translate to and from JSON and CBOR around the same calls.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -433,8 +433,10 @@ impl Operations {
     }
 
     /// Moves out of `indexes` the records whose batch `(producer, sequence)` a recently
-    /// closed parent of `shard` already committed, filling their results with the
-    /// parent's sequence numbers.
+    /// closed ancestor of `shard` already committed, filling their results with the
+    /// ancestor's sequence numbers. Ancestors are searched nearest first, through as many
+    /// reshards as closed within the dedup window (a retry may come back after the
+    /// parent that committed it split, and its children split again).
     async fn answer_from_parents(
         &self,
         stream: &StreamMeta,
@@ -448,7 +450,12 @@ impl Operations {
             return Ok(());
         };
         let now_ms = self.clock.now_ms();
-        for parent_id in child.parent.into_iter().chain(child.adjacent_parent) {
+        let mut queue: VecDeque<ShardId> = child.parent.into_iter().chain(child.adjacent_parent).collect();
+        let mut visited: BTreeSet<ShardId> = BTreeSet::new();
+        while let Some(parent_id) = queue.pop_front() {
+            if indexes.is_empty() || !visited.insert(parent_id) {
+                continue;
+            }
             let Some(parent) = stream.shards.get(&parent_id) else {
                 continue;
             };
@@ -458,6 +465,8 @@ impl Operations {
             if !recently_closed {
                 continue;
             }
+            // Its own parents closed before it: they are worth a look only if it is.
+            queue.extend(parent.parent.into_iter().chain(parent.adjacent_parent));
             let in_parent: Vec<usize> = indexes
                 .iter()
                 .copied()
@@ -472,10 +481,17 @@ impl Operations {
             let Some(batch) = self.shards.committed_batch(&group, producer, sequence).await? else {
                 continue;
             };
-            if batch.count as usize != in_parent.len() {
+            // The parent committed every record of the request in its range, in request
+            // order, as one batch; after a split this child holds only some of them, so
+            // a record's offset is its rank among all of them.
+            let parent_part: Vec<usize> = (0..records.len())
+                .filter(|&i| parent.range.contains(records[i].hash_key()))
+                .collect();
+            if batch.count as usize != parent_part.len() {
                 continue;
             }
-            for (n, &i) in in_parent.iter().enumerate() {
+            for &i in &in_parent {
+                let n = parent_part.partition_point(|&j| j < i);
                 let position = RecordPosition::new(batch.index, batch.first_offset + n as u32);
                 results[i] = Some(
                     match SequenceNumber::new(stream.incarnation, parent_id, position) {

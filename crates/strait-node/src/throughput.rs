@@ -242,7 +242,10 @@ mod tests {
             assert!(limits.admit_write(GroupId(group), 1, 1));
         }
         clock.0.fetch_add(2_000, Ordering::SeqCst);
-        assert!(limits.admit_write(G, 1, 1));
+        assert!(
+            limits.admit_write(GroupId(1_000), 1, 1),
+            "a shard not seen before"
+        );
         assert_eq!(limits.shards.lock().expect("lock").len(), 1);
     }
 }

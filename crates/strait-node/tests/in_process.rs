@@ -207,58 +207,134 @@ async fn a_single_node_serves_puts_and_reads() {
         .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_nodes_in_one_process_route_and_replicate() {
-    let dir = tempfile::tempdir().unwrap();
-    let addresses: Vec<std::net::SocketAddr> = (0..3)
-        .map(|_| {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            format!("127.0.0.1:{port}").parse().unwrap()
-        })
-        .collect();
-    let initial: std::collections::BTreeMap<u64, String> = addresses
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (i as u64 + 1, a.to_string()))
-        .collect();
-    let mut stops = Vec::new();
-    let mut nodes = Vec::new();
-    for (i, address) in addresses.iter().enumerate() {
-        let mut config = NodeConfig::single(i as u64 + 1, *address, dir.path().join(format!("n{i}")));
-        config.initial_cluster = initial.clone();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        stops.push(stop_tx);
-        nodes.push(tokio::spawn(strait_node::serve(config, async {
-            let _ = stop_rx.await;
-        })));
-    }
-    let clients: Vec<StreamServiceClient<tonic::transport::Channel>> = addresses
-        .iter()
-        .map(|a| {
-            StreamServiceClient::new(
-                tonic::transport::Endpoint::from_shared(format!("http://{a}"))
-                    .unwrap()
-                    .connect_lazy(),
-            )
-        })
-        .collect();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    for client in &clients {
-        let mut client = client.clone();
-        loop {
-            match client.cluster_status(pb::ClusterStatusRequest {}).await {
-                Ok(s) if s.get_ref().ready => break,
-                other => {
-                    assert!(tokio::time::Instant::now() < deadline, "never ready: {other:?}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+/// Several nodes served in this process, each on its own loopback port.
+struct InProcessCluster {
+    addresses: Vec<std::net::SocketAddr>,
+    clients: Vec<Client>,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    nodes: Vec<tokio::task::JoinHandle<Result<(), strait_node::NodeError>>>,
+}
+
+impl InProcessCluster {
+    /// Starts `size` nodes, with the environment `environment` gives each node's config,
+    /// and waits until every node reports the cluster ready.
+    async fn start(
+        size: u64,
+        configure: impl Fn(&mut NodeConfig),
+        environment: impl Fn(&NodeConfig) -> strait_node::NodeEnvironment,
+    ) -> Self {
+        let mut listeners = Vec::new();
+        for _ in 0..size {
+            listeners.push(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+        }
+        let addresses: Vec<std::net::SocketAddr> =
+            listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+        let initial: std::collections::BTreeMap<u64, String> = addresses
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (i as u64 + 1, a.to_string()))
+            .collect();
+        let mut stops = Vec::new();
+        let mut nodes = Vec::new();
+        for (i, listener) in listeners.into_iter().enumerate() {
+            let mut config = NodeConfig::single(i as u64 + 1, addresses[i], std::path::PathBuf::new());
+            config.initial_cluster = initial.clone();
+            configure(&mut config);
+            let environment = environment(&config);
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            stops.push(stop_tx);
+            nodes.push(tokio::spawn(strait_node::serve_with(
+                config,
+                environment,
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                async {
+                    let _ = stop_rx.await;
+                },
+            )));
+        }
+        let clients: Vec<Client> = addresses
+            .iter()
+            .map(|a| {
+                StreamServiceClient::new(
+                    tonic::transport::Endpoint::from_shared(format!("http://{a}"))
+                        .unwrap()
+                        .connect_lazy(),
+                )
+            })
+            .collect();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        for client in &clients {
+            let mut client = client.clone();
+            loop {
+                match client.cluster_status(pb::ClusterStatusRequest {}).await {
+                    Ok(s) if s.get_ref().ready => break,
+                    other => {
+                        assert!(tokio::time::Instant::now() < deadline, "never ready: {other:?}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
                 }
             }
         }
+        Self {
+            addresses,
+            clients,
+            stops,
+            nodes,
+        }
     }
+
+    /// The internal API of node `index` (from 0), as other nodes call it.
+    fn internal(
+        &self,
+        index: usize,
+    ) -> strait_proto::internal::node_internal_client::NodeInternalClient<tonic::transport::Channel> {
+        strait_proto::internal::node_internal_client::NodeInternalClient::new(
+            tonic::transport::Endpoint::from_shared(format!("http://{}", self.addresses[index]))
+                .unwrap()
+                .connect_lazy(),
+        )
+    }
+
+    /// Stops every node and checks each shut down cleanly.
+    async fn stop(self) {
+        for stop in self.stops {
+            let _ = stop.send(());
+        }
+        for node in self.nodes {
+            tokio::time::timeout(Duration::from_secs(30), node)
+                .await
+                .expect("clean shutdown")
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+/// Memory storage, TCP, and `clock`: a node whose time the test controls.
+fn memory_node(
+    clock: std::sync::Arc<dyn strait_raft::Clock>,
+) -> impl Fn(&NodeConfig) -> strait_node::NodeEnvironment {
+    move |config| strait_node::NodeEnvironment {
+        engine: std::sync::Arc::new(strait_storage::MemoryEngine::new()),
+        engine_flush_blocks: false,
+        dialer: std::sync::Arc::new(strait_raft::network::TcpDialer::default()),
+        clock: clock.clone(),
+        seed: config.node_id,
+        disk_path: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_in_one_process_route_and_replicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = InProcessCluster::start(
+        3,
+        |config| config.data_dir = dir.path().join(format!("n{}", config.node_id)),
+        |config| strait_node::NodeEnvironment::production(config).unwrap(),
+    )
+    .await;
+    let clients = cluster.clients.clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut c2 = clients[1].clone();
     c2.create_stream(pb::CreateStreamRequest {
         stream: "s".into(),
@@ -337,16 +413,7 @@ async fn three_nodes_in_one_process_route_and_replicate() {
             .len();
     }
     assert_eq!(total, 100);
-    for stop in stops {
-        let _ = stop.send(());
-    }
-    for node in nodes {
-        tokio::time::timeout(Duration::from_secs(30), node)
-            .await
-            .expect("clean shutdown")
-            .unwrap()
-            .unwrap();
-    }
+    cluster.stop().await;
 }
 
 /// A clock the test moves by hand.
@@ -359,46 +426,58 @@ impl strait_raft::Clock for ManualClock {
     }
 }
 
+/// Reads a shard of stream `r` from an iterator of `kind` (at `timestamp_ms` for
+/// AT_TIMESTAMP), returning the records' data.
+async fn read_shard(
+    mut client: Client,
+    shard: &str,
+    kind: pb::ShardIteratorType,
+    timestamp_ms: Option<u64>,
+) -> Vec<String> {
+    let iterator = client
+        .get_shard_iterator(pb::GetShardIteratorRequest {
+            stream: "r".into(),
+            shard_id: shard.into(),
+            shard_iterator_type: kind as i32,
+            timestamp_ms,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .shard_iterator;
+    client
+        .get_records(pb::GetRecordsRequest {
+            shard_iterator: iterator,
+            limit: 100,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .records
+        .into_iter()
+        .map(|r| String::from_utf8(r.data.to_vec()).unwrap())
+        .collect()
+}
+
+/// Retention on a three-node cluster whose clock the test moves: expired records vanish
+/// from TRIM_HORIZON and AT_TIMESTAMP reads through every node, a closed parent leaves
+/// ListShards once its records expired, and every replica trims by the same rule.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retention_hides_expired_records_and_closed_shards() {
+async fn retention_hides_and_trims_expired_records_on_every_replica() {
+    use pb::ShardIteratorType::{AtTimestamp, TrimHorizon};
+    use std::sync::atomic::Ordering::SeqCst;
     const HOUR: u64 = 3_600_000;
     let clock = std::sync::Arc::new(ManualClock::default());
-    clock.0.store(1_000 * HOUR, std::sync::atomic::Ordering::SeqCst);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let listen = listener.local_addr().unwrap();
-    let mut config = NodeConfig::single(1, listen, std::path::PathBuf::from("/nonexistent"));
-    config.trim_interval = Duration::from_millis(100);
-    let environment = strait_node::NodeEnvironment {
-        engine: std::sync::Arc::new(strait_storage::MemoryEngine::new()),
-        engine_flush_blocks: false,
-        dialer: std::sync::Arc::new(strait_raft::network::TcpDialer::default()),
-        clock: clock.clone(),
-        seed: 7,
-        disk_path: None,
-    };
-    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let node = tokio::spawn(strait_node::serve_with(
-        config,
-        environment,
-        tokio_stream::wrappers::TcpListenerStream::new(listener),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
-    let mut client = StreamServiceClient::new(
-        tonic::transport::Endpoint::from_shared(format!("http://{listen}"))
-            .unwrap()
-            .connect_lazy(),
-    );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !client
-        .cluster_status(pb::ClusterStatusRequest {})
-        .await
-        .is_ok_and(|s| s.get_ref().ready)
-    {
-        assert!(tokio::time::Instant::now() < deadline, "never ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let t0 = 1_000 * HOUR;
+    clock.0.store(t0, SeqCst);
+    let cluster = InProcessCluster::start(
+        3,
+        |config| config.trim_interval = Duration::from_millis(100),
+        memory_node(clock.clone()),
+    )
+    .await;
+    let mut client = cluster.clients[0].clone();
     create_active(&mut client, "r", 1).await;
     let put = |data: &'static str| pb::PutRecordRequest {
         stream: "r".into(),
@@ -406,42 +485,30 @@ async fn retention_hides_expired_records_and_closed_shards() {
         data: bytes::Bytes::from_static(data.as_bytes()),
         ..Default::default()
     };
-    let read_from_trim_horizon = |mut client: Client, shard: &'static str| async move {
-        let iterator = client
-            .get_shard_iterator(pb::GetShardIteratorRequest {
-                stream: "r".into(),
-                shard_id: shard.into(),
-                shard_iterator_type: pb::ShardIteratorType::TrimHorizon as i32,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .shard_iterator;
-        client
-            .get_records(pb::GetRecordsRequest {
-                shard_iterator: iterator,
-                limit: 100,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .records
-            .into_iter()
-            .map(|r| String::from_utf8(r.data.to_vec()).unwrap())
-            .collect::<Vec<_>>()
-    };
     client.put_record(put("old")).await.unwrap();
-    clock.0.fetch_add(2 * HOUR, std::sync::atomic::Ordering::SeqCst);
+    clock.0.store(t0 + 2 * HOUR, SeqCst);
     client.put_record(put("newer")).await.unwrap();
-    assert_eq!(
-        read_from_trim_horizon(client.clone(), "0").await,
-        vec!["old", "newer"]
-    );
+    for node in &cluster.clients {
+        assert_eq!(
+            read_shard(node.clone(), "0", TrimHorizon, None).await,
+            ["old", "newer"]
+        );
+    }
 
-    // 23 hours after "old" arrived... and then 25: "old" expires, "newer" not yet.
-    clock.0.fetch_add(23 * HOUR, std::sync::atomic::Ordering::SeqCst);
-    assert_eq!(read_from_trim_horizon(client.clone(), "0").await, vec!["newer"]);
+    // 25 hours after "old" arrived it has expired, "newer" not yet: through every node,
+    // TRIM_HORIZON starts after it and AT_TIMESTAMP before it finds only "newer".
+    clock.0.store(t0 + 25 * HOUR, SeqCst);
+    for node in &cluster.clients {
+        assert_eq!(read_shard(node.clone(), "0", TrimHorizon, None).await, ["newer"]);
+        assert_eq!(
+            read_shard(node.clone(), "0", AtTimestamp, Some(t0)).await,
+            ["newer"]
+        );
+        assert_eq!(
+            read_shard(node.clone(), "0", AtTimestamp, Some(t0 + HOUR)).await,
+            ["newer"]
+        );
+    }
     client
         .split_shard(pb::SplitShardRequest {
             stream: "r".into(),
@@ -469,18 +536,22 @@ async fn retention_hides_expired_records_and_closed_shards() {
         3,
         "the closed parent is listed while it holds records"
     );
+
     // 25 hours after the split, the parent's records have all expired and it is gone.
-    clock.0.fetch_add(25 * HOUR, std::sync::atomic::Ordering::SeqCst);
-    assert_eq!(
-        read_from_trim_horizon(client.clone(), "0").await,
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        shards(client.clone()).await,
-        vec!["shardId-000000000001", "shardId-000000000002"]
-    );
-    // The leader trims the expired records: the replica's own first retained position
-    // moves past them.
+    clock.0.store(t0 + 50 * HOUR, SeqCst);
+    for node in &cluster.clients {
+        assert_eq!(
+            read_shard(node.clone(), "0", TrimHorizon, None).await,
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            shards(node.clone()).await,
+            ["shardId-000000000001", "shardId-000000000002"]
+        );
+    }
+
+    // The parent's leader trims the expired records and every replica applies the trim:
+    // each replica's own first retained position moves past them.
     let status = client
         .cluster_status(pb::ClusterStatusRequest {})
         .await
@@ -491,29 +562,27 @@ async fn retention_hides_expired_records_and_closed_shards() {
         .iter()
         .find(|g| g.shard_id == "shardId-000000000000")
         .unwrap();
-    let mut internal = strait_proto::internal::node_internal_client::NodeInternalClient::new(
-        tonic::transport::Endpoint::from_shared(format!("http://{listen}"))
-            .unwrap()
-            .connect_lazy(),
-    );
+    assert_eq!(parent.replicas.len(), 3);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let tip = internal
-            .get_shard_tip(strait_proto::internal::ShardTipRequest {
-                group_id: parent.group_id,
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        if tip.first_retained_index > 0 {
-            break;
+    for &node in &parent.replicas {
+        let mut internal = cluster.internal(node as usize - 1);
+        loop {
+            let tip = internal
+                .get_shard_tip(strait_proto::internal::ShardTipRequest {
+                    group_id: parent.group_id,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            if tip.first_retained_index > 0 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "node {node} never trimmed the expired records"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "expired records never trimmed"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    stop.send(()).unwrap();
-    node.await.unwrap().unwrap();
+    cluster.stop().await;
 }

@@ -14,14 +14,25 @@ pub fn check(history: &History) -> Vec<String> {
         .iter()
         .map(|r| ((r.shard_id.as_str(), r.sequence_number.as_str()), r))
         .collect();
+    // Where each record's bytes were found, to tell a lost record from a moved one.
+    let mut found: BTreeMap<&[u8], Vec<String>> = BTreeMap::new();
+    for r in read {
+        found
+            .entry(&r.data)
+            .or_default()
+            .push(format!("{} {}", r.shard_id, r.sequence_number));
+    }
     let mut out = Vec::new();
     let mut lost = 0usize;
     for ack in &history.acks {
         match at.get(&(ack.shard_id.as_str(), ack.sequence_number.as_str())) {
             None => {
                 lost += 1;
+                let elsewhere = found
+                    .get(ack.data.as_slice())
+                    .map_or("nowhere".to_string(), |at| at.join(" and "));
                 out.push(format!(
-                    "lost acknowledged record {:?} (c{} b{}) at {} {}",
+                    "lost acknowledged record {:?} (c{} b{}) at {} {}; its bytes read back {elsewhere}",
                     String::from_utf8_lossy(&ack.data),
                     ack.client,
                     ack.batch,

@@ -287,11 +287,16 @@ async fn probes_metrics_and_a_graceful_stop() -> Result<()> {
     let mut client = cluster.client(survivor).await?;
     let started = Instant::now();
     let mut retries = 0;
+    let mut slowest = Duration::ZERO;
     for i in 0..RECORDS {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
+            let attempt = Instant::now();
             match put(&mut client, "ops", &format!("after-{i}"), b"x").await {
-                Ok(_) => break,
+                Ok(_) => {
+                    slowest = slowest.max(attempt.elapsed());
+                    break;
+                }
                 Err(error) if Instant::now() < deadline => {
                     retries += 1;
                     eprintln!("put after SIGTERM failed, retrying: {error:#}");
@@ -302,7 +307,7 @@ async fn probes_metrics_and_a_graceful_stop() -> Result<()> {
         }
     }
     eprintln!(
-        "{RECORDS} puts after the stop took {:?}, {retries} retries",
+        "{RECORDS} puts after the stop took {:?}, the slowest {slowest:?}, {retries} retries",
         started.elapsed()
     );
     Ok(())

@@ -414,7 +414,11 @@ impl StreamService for Fake {
         &self,
         _: Request<proto::DecommissionNodeRequest>,
     ) -> Result<Response<proto::DecommissionNodeResponse>, Status> {
-        self.state.lock().expect("not poisoned").calls.push("DecommissionNode");
+        self.state
+            .lock()
+            .expect("not poisoned")
+            .calls
+            .push("DecommissionNode");
         Ok(Response::new(proto::DecommissionNodeResponse {}))
     }
 

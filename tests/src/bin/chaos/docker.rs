@@ -1,5 +1,5 @@
-//! The cluster as three containers of the Strait image on the machine's Docker engine, on a
-//! network of their own. Nodes find each other by name (strait-1..3, network aliases) and
+//! The cluster as three containers of the Strait image on the machine's Docker engine, on an
+//! internal network of their own (no route beyond this host). Nodes find each other by name (strait-1..3, network aliases) and
 //! keep their data in host directories mounted at /data, node 3's on a small tmpfs. The
 //! workload runs on the host and reaches the containers over the network's bridge.
 
@@ -46,6 +46,8 @@ impl Docker {
             "network",
             "create",
             "--driver=bridge",
+            // No route out of the network: the nodes talk to each other and to this host only.
+            "--internal",
             &format!("--subnet={}.0/24", cluster.subnet),
             &format!("--label=strait-chaos={run_id}"),
             &cluster.network(),

@@ -84,6 +84,7 @@ pub async fn run(global: &GlobalArgs, args: E2eArgs) -> anyhow::Result<ExitCode>
     let counters = Arc::new(Counters::default());
     let progress = Progress::start("e2e", counters.clone(), common.progress);
     let put_latencies = drive(&driver, &load, budget.clone(), counters.clone()).await;
+    let elapsed = budget.started().elapsed();
     progress.finish().await;
     tokio::time::sleep(GRACE).await;
     let _ = stop.send(true);
@@ -94,7 +95,7 @@ pub async fn run(global: &GlobalArgs, args: E2eArgs) -> anyhow::Result<ExitCode>
     summary.extend(common.describe(shards.len()));
     summary.insert("batch_size".into(), args.batch_size.into());
     summary.insert("rate".into(), args.rate.into());
-    summary.extend(counters.throughput_json(budget.started().elapsed()));
+    summary.extend(counters.throughput_json(elapsed));
     summary.insert("put_latency_us".into(), put_latencies.to_json());
     for (name, readers) in [("poll", pollers), ("subscribe", subscribers)] {
         if readers.is_empty() {
