@@ -340,6 +340,9 @@ pub struct ReshardOrder {
 const RESHARD_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the operations client waits before retrying a reshard that failed.
 const RESHARD_RETRY: Duration = Duration::from_millis(500);
+/// How long after healing a reshard still pending (none completed under the faults) is
+/// retried.
+const RESHARD_AFTER_HEAL: Duration = Duration::from_secs(10);
 
 /// Carries out the nemesis' reshard orders (a split or merge is a client request, so it
 /// runs inside the simulation) until the run is finished. An order that fails (the
@@ -362,7 +365,11 @@ pub async fn resharder(node_names: Vec<String>, stream: String, shared: Shared) 
         let retry = |shared: &Shared| {
             let mut state = shared.lock().expect("state");
             state.reshard_in_flight = false;
-            if !state.stop_workload {
+            let after_heal = state.history.reshards == 0
+                && state
+                    .healed_at
+                    .is_some_and(|healed| now() < healed + RESHARD_AFTER_HEAL);
+            if !state.stop_workload || after_heal {
                 state.reshards.insert(0, order);
             }
         };
@@ -528,7 +535,7 @@ pub async fn admin(plan: AdminPlan, shared: Shared) -> turmoil::Result {
     // an acknowledgment could arrive after the reader passed its position.
     while {
         let state = shared.lock().expect("state");
-        state.producers_running > 0 || state.reshard_in_flight
+        state.producers_running > 0 || state.reshard_in_flight || !state.reshards.is_empty()
     } {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

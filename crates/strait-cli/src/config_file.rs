@@ -379,6 +379,45 @@ mod tests {
     }
 
     #[test]
+    fn tls_and_throughput_limits_are_off_unless_asked_for() {
+        let settings = resolve(&serve_args(&[]), None, &ServeFile::default()).expect("valid");
+        let config = settings.node_config().expect("valid");
+        assert_eq!((config.kinesis_tls, config.shard_throughput_limits), (None, false));
+
+        let flags = [
+            "--kinesis-tls-cert",
+            "c.pem",
+            "--kinesis-tls-key",
+            "k.pem",
+            "--shard-throughput-limits",
+        ];
+        let config = resolve(&serve_args(&flags), None, &ServeFile::default())
+            .expect("valid")
+            .node_config()
+            .expect("valid");
+        assert_eq!(
+            config.kinesis_tls,
+            Some((PathBuf::from("c.pem"), PathBuf::from("k.pem")))
+        );
+        assert!(config.shard_throughput_limits);
+
+        let file = ServeFile::parse("shard-throughput-limits = true
+kinesis-tls-cert = \"c.pem\"")
+            .expect("valid");
+        assert!(resolve(&serve_args(&[]), None, &file).is_err(), "a certificate needs its key");
+        let only_limits = ServeFile::parse("shard-throughput-limits = true").expect("valid");
+        assert!(
+            resolve(&serve_args(&[]), None, &only_limits)
+                .expect("valid")
+                .shard_throughput_limits
+        );
+        assert!(
+            Cli::try_parse_from(["strait", "serve", "--kinesis-tls-cert", "c.pem"]).is_err(),
+            "the flags go together"
+        );
+    }
+
+    #[test]
     fn the_file_accepts_both_spellings_and_rejects_unknown_keys() {
         let file = ServeFile::parse(
             "node_id = 2\nreplication-factor = 1\nraft-heartbeat-ms = 100\n\

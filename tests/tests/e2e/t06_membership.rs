@@ -202,11 +202,29 @@ async fn nodes_join_fail_return_and_leave_while_producers_write() -> Result<()> 
     )
     .await?;
 
-    // 4. Node 1, an initial member and control-plane voter, is decommissioned.
-    let mut client = cluster.client(3).await?;
-    client
-        .decommission_node(pb::DecommissionNodeRequest { node_id: 1 })
+    // 4. Node 1, an initial member and control-plane voter, is decommissioned with the
+    //    CLI, which waits until the node has left.
+    let output = tokio::process::Command::new(strait_tests::strait_binary())
+        .args([
+            "--endpoint",
+            &cluster.endpoint(3),
+            "node",
+            "decommission",
+            "1",
+            "--wait-timeout",
+            "120s",
+        ])
+        .output()
         .await?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() || !stderr.contains("node 1 has left the cluster") {
+        bail!(
+            "strait node decommission 1 failed: {:?}\n{stderr}\n{}",
+            output.status,
+            cluster.logs()
+        );
+    }
+    let mut client = cluster.client(3).await?;
     let status = wait_for(
         &cluster,
         3,
