@@ -54,14 +54,16 @@ cli stream create failover --shards 1 >/dev/null
 LOAD_PID=$!
 sleep 3
 
-# The pid of the process serving node N: a dev child or a node this script restarted.
+# The pid of the process serving node N of this script's cluster: only children of the
+# dev supervisor and nodes this script restarted are candidates, and the command line must
+# name this cluster's data directory, so no other process on the machine is ever touched.
 node_pid() {
-    local id=$1 pid
-    for pid in $(pgrep -f "strait serve"); do
-        if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "--node-id $id "; then
-            echo "$pid"
-            return 0
-        fi
+    local id=$1 pid cmd
+    for pid in $(pgrep -P "$DEV_PID") "${RESTARTED[@]}"; do
+        cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || continue
+        case "$cmd" in
+            *" serve "*"--node-id $id "*"--data-dir $OUT/data/"*) echo "$pid"; return 0 ;;
+        esac
     done
     return 1
 }

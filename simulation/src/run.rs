@@ -532,9 +532,11 @@ fn run_here(options: RunOptions) -> Outcome {
             state.reshards.clear();
             if let Some(order) = keep {
                 state.reshards.push(order);
-                state
-                    .history
-                    .log(now, "nemesis", "no reshard completed under faults: one more after healing");
+                state.history.log(
+                    now,
+                    "nemesis",
+                    "no reshard completed under faults: one more after healing",
+                );
             }
             continue;
         }

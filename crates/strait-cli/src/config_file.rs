@@ -382,7 +382,10 @@ mod tests {
     fn tls_and_throughput_limits_are_off_unless_asked_for() {
         let settings = resolve(&serve_args(&[]), None, &ServeFile::default()).expect("valid");
         let config = settings.node_config().expect("valid");
-        assert_eq!((config.kinesis_tls, config.shard_throughput_limits), (None, false));
+        assert_eq!(
+            (config.kinesis_tls, config.shard_throughput_limits),
+            (None, false)
+        );
 
         let flags = [
             "--kinesis-tls-cert",
@@ -401,10 +404,12 @@ mod tests {
         );
         assert!(config.shard_throughput_limits);
 
-        let file = ServeFile::parse("shard-throughput-limits = true
-kinesis-tls-cert = \"c.pem\"")
-            .expect("valid");
-        assert!(resolve(&serve_args(&[]), None, &file).is_err(), "a certificate needs its key");
+        let file =
+            ServeFile::parse("shard-throughput-limits = true\nkinesis-tls-cert = \"c.pem\"").expect("valid");
+        assert!(
+            resolve(&serve_args(&[]), None, &file).is_err(),
+            "a certificate needs its key"
+        );
         let only_limits = ServeFile::parse("shard-throughput-limits = true").expect("valid");
         assert!(
             resolve(&serve_args(&[]), None, &only_limits)

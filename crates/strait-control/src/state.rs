@@ -697,7 +697,10 @@ impl ControlState {
             shard.closed_at_ms = Some(now_ms);
             shard.ending = Some(ending);
         }
-        for child in reshard.children {
+        for mut child in reshard.children {
+            // A child opens when its parents close (ListShards' timestamp filters rely on
+            // it), not when the reshard was planned.
+            child.created_at_ms = now_ms;
             stream.shards.insert(child.id, child);
         }
         stream.reshard = None;

@@ -178,7 +178,8 @@ impl MembershipKeeper {
         let members: BTreeSet<u64> = config.nodes().map(|(id, _)| *id).collect();
         let voters: BTreeSet<u64> = config.voter_ids().collect();
 
-        for node in view.state.nodes.values().filter(|n| !members.contains(&n.id)) {
+        // One membership change at a time: admit one new node per pass.
+        if let Some(node) = view.state.nodes.values().find(|n| !members.contains(&n.id)) {
             self.router.set_address(node.id, &node.address);
             match raft
                 .add_learner(node.id, BasicNode::new(&node.address), false)
