@@ -1075,6 +1075,9 @@ mod tests {
             vec![(ShardId(1), Some(ShardId(0))), (ShardId(2), Some(ShardId(0)))]
         );
         assert_eq!(stream.shards[&ShardId(0)].ending, Some(ending));
+        // The children open when the parent closes.
+        assert_eq!(stream.shards[&ShardId(0)].closed_at_ms, Some(7));
+        assert!(stream.open_shards().all(|s| s.created_at_ms == 7));
         let ranges: Vec<_> = stream.open_shards().map(|s| s.range).collect();
         HashKeyRange::check_coverage(&ranges).unwrap();
         assert_eq!(state.routing_version, version + 1);

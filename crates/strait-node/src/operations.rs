@@ -173,7 +173,8 @@ impl Operations {
                 &request.namespace.account,
             ));
         }
-        let nodes: Vec<u64> = view.state.nodes.keys().copied().collect();
+        // Draining nodes get no new replicas.
+        let nodes: Vec<u64> = view.state.active_nodes();
         if nodes.is_empty() {
             return Err(StraitError::unavailable("the cluster is still starting"));
         }

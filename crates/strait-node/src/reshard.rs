@@ -195,7 +195,8 @@ async fn run(
     children: &[(HashKeyRange, ShardId, Option<ShardId>)],
 ) -> StraitResult<()> {
     let view = operations.control().view();
-    let nodes: Vec<u64> = view.state.nodes.keys().copied().collect();
+    // Draining nodes get no new replicas.
+    let nodes: Vec<u64> = view.state.active_nodes();
     let mut planner = PlacementPlanner::new(&nodes, view.state.load());
     let planned = children
         .iter()

@@ -237,29 +237,19 @@ async fn probes_metrics_and_a_graceful_stop() -> Result<()> {
     );
     assert_eq!(sum(&samples, "strait_node_ready", &[]), 1.0, "{text}");
     assert!(sum(&samples, "strait_node_disk_bytes", &[]) > 0.0, "{text}");
-    let mut led_total = 0.0;
+    // Each committed batch is timed once, by the replica that led its group then (leaders
+    // may move between nodes meanwhile, so only the sum over nodes is fixed).
+    let mut commits = 0.0;
     for address in kinesis.values() {
         let (_, text) = get(address, "/metrics").await?;
         let samples = parse_exposition(&text)?;
-        led_total += sum(
-            &samples,
-            "strait_raft_role",
-            &[("stream", "ops"), ("role", "leader")],
-        );
-        // Commit latency is recorded where a group is led.
-        let led = sum(
-            &samples,
-            "strait_raft_role",
-            &[("stream", "ops"), ("role", "leader")],
-        );
-        if led > 0.0 {
-            assert!(
-                sum(&samples, "strait_raft_commit_latency_seconds_count", &stream) > 0.0,
-                "{text}"
-            );
-        }
+        assert_eq!(sum(&samples, "strait_raft_role", &stream), 2.0, "{text}");
+        commits += sum(&samples, "strait_raft_commit_latency_seconds_count", &stream);
     }
-    assert_eq!(led_total, 2.0, "each shard group has one leader");
+    assert!(
+        commits >= RECORDS as f64,
+        "{commits} commits timed for {RECORDS} puts"
+    );
 
     // SIGTERM on the leader of shard 0's group.
     let status = client
