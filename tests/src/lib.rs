@@ -7,7 +7,7 @@
 //! `STRAIT_TEST_KEEP=1` to keep the directory for inspection.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -22,13 +22,17 @@ pub fn strait_binary() -> PathBuf {
     if let Ok(path) = std::env::var("STRAIT_BIN") {
         return PathBuf::from(path);
     }
-    // Test executables live in `<target>/<profile>/deps/`; binaries one level up.
+    // Test executables live in `<target>/<profile>/deps/`, binaries (this crate's own
+    // tools among them) in `<target>/<profile>/`.
     let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executable inside <target>/<profile>/deps");
-    profile_dir.join("strait")
+    let dir = exe.parent().expect("executable inside a directory");
+    let sibling = dir.join("strait");
+    if sibling.exists() {
+        return sibling;
+    }
+    dir.parent()
+        .expect("test executable inside <target>/<profile>/deps")
+        .join("strait")
 }
 
 /// Extra settings for the nodes of a test cluster.

@@ -322,15 +322,15 @@ pub struct ServeArgs {
     )]
     pub raft_keep_behind_snapshot: Option<u64>,
 
-    /// The Raft heartbeat interval in milliseconds. The default is 250.
+    /// The Raft heartbeat interval in milliseconds. The default is 100.
     #[arg(long, env = "STRAIT_RAFT_HEARTBEAT_MS", hide = true, value_name = "MS")]
     pub raft_heartbeat_ms: Option<u64>,
 
-    /// The shortest Raft election timeout in milliseconds. The default is 1000.
+    /// The shortest Raft election timeout in milliseconds. The default is 200.
     #[arg(long, env = "STRAIT_RAFT_ELECTION_MIN_MS", hide = true, value_name = "MS")]
     pub raft_election_min_ms: Option<u64>,
 
-    /// The longest Raft election timeout in milliseconds. The default is 2000.
+    /// The longest Raft election timeout in milliseconds. The default is 350.
     #[arg(long, env = "STRAIT_RAFT_ELECTION_MAX_MS", hide = true, value_name = "MS")]
     pub raft_election_max_ms: Option<u64>,
 

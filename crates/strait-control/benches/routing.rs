@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use strait_control::{ControlCommand, ControlReply, ControlState, StreamKey, StreamMeta};
+use strait_control::{ControlCommand, ControlReply, ControlState, NodeInfo, NodeState, StreamKey, StreamMeta};
 use strait_core::{AccountId, HashKey, Namespace, PartitionKey, Region, StreamMode, StreamName};
 
 /// Partition keys as producers often pick them: 32 hexadecimal digits.
@@ -20,13 +20,27 @@ fn keys(count: usize) -> Vec<PartitionKey> {
         .collect()
 }
 
-/// A stream of `shards` evenly sized shards, created the way the control plane creates one.
+/// A stream of `shards` evenly sized shards on a three-node cluster, created the way the
+/// control plane creates one.
 fn stream(shards: u32) -> StreamMeta {
     let key = StreamKey {
         namespace: Namespace::new(AccountId::default_account(), Region::default_region()),
         name: StreamName::new("bench").expect("a valid name"),
     };
     let mut state = ControlState::default();
+    let nodes = (1..=3)
+        .map(|id| NodeInfo {
+            id,
+            address: format!("127.0.0.1:{}", 7000 + id),
+            voter: true,
+            state: NodeState::Active,
+        })
+        .collect();
+    let reply = state.apply(&ControlCommand::Bootstrap {
+        nodes,
+        iterator_secret: vec![7; 32],
+    });
+    assert_eq!(reply, ControlReply::Done, "the cluster bootstraps");
     let reply = state.apply(&ControlCommand::CreateStream {
         key: key.clone(),
         shard_count: shards,

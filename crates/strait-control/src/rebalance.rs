@@ -57,12 +57,22 @@ fn must_leave(state: &ControlState, down: &BTreeSet<NodeId>, node: NodeId) -> bo
             .is_none_or(|n| n.state != NodeState::Active)
 }
 
-/// The replica moves to start now, given the nodes considered down, with at most
-/// `max_in_flight` groups moving at once (counting moves already in flight).
-pub fn plan_moves(state: &ControlState, down: &BTreeSet<NodeId>, max_in_flight: usize) -> Vec<ReplicaMove> {
+/// The replica moves to start now, given the nodes considered down (their replicas are
+/// replaced) and the nodes that cannot take a replica right now (`unavailable`: down, or
+/// briefly not answering), with at most `max_in_flight` groups moving at once (counting
+/// moves already in flight).
+pub fn plan_moves(
+    state: &ControlState,
+    down: &BTreeSet<NodeId>,
+    unavailable: &BTreeSet<NodeId>,
+    max_in_flight: usize,
+) -> Vec<ReplicaMove> {
     let in_flight = state.groups.values().filter(|g| g.moving()).count();
     let mut budget = max_in_flight.saturating_sub(in_flight);
-    let targets = healthy_nodes(state, down);
+    let targets: Vec<NodeId> = healthy_nodes(state, down)
+        .into_iter()
+        .filter(|n| !unavailable.contains(n))
+        .collect();
     if budget == 0 || targets.is_empty() {
         return Vec::new();
     }
@@ -150,12 +160,14 @@ pub fn plan_moves(state: &ControlState, down: &BTreeSet<NodeId>, max_in_flight: 
 
 /// One leadership transfer to make now, if any: first away from a draining node, then
 /// from the node leading the most groups to a replica leading the fewest, while they
-/// differ by more than one. `leaders` maps each group to its leader, where known.
+/// differ by more than one. `leaders` maps each group to its leader, where known; nodes in
+/// `unavailable` (not answering, or shutting down) are given no leadership.
 pub fn plan_leader_transfer(
     state: &ControlState,
     leaders: &BTreeMap<u64, Option<NodeId>>,
-    down: &BTreeSet<NodeId>,
+    unavailable: &BTreeSet<NodeId>,
 ) -> Option<LeaderTransfer> {
+    let down = unavailable;
     let healthy = healthy_nodes(state, down);
     let mut led: BTreeMap<NodeId, usize> = healthy.iter().map(|n| (*n, 0)).collect();
     for leader in leaders.values().flatten() {
@@ -271,7 +283,7 @@ mod tests {
     #[test]
     fn a_balanced_cluster_plans_nothing() {
         let state = cluster(&[1, 2, 3], 8);
-        assert!(plan_moves(&state, &BTreeSet::new(), 4).is_empty());
+        assert!(plan_moves(&state, &BTreeSet::new(), &BTreeSet::new(), 4).is_empty());
     }
 
     #[test]
@@ -280,7 +292,7 @@ mod tests {
         state.apply(&ControlCommand::AddNode { node: node(4) });
         let mut total = 0;
         for _ in 0..20 {
-            let moves = plan_moves(&state, &BTreeSet::new(), 2);
+            let moves = plan_moves(&state, &BTreeSet::new(), &BTreeSet::new(), 2);
             assert!(moves.len() <= 2);
             if moves.is_empty() {
                 break;
@@ -300,7 +312,7 @@ mod tests {
         let mut state = cluster(&[1, 2, 3, 4], 6);
         let down = BTreeSet::from([2]);
         let on_two = state.groups_on(2).count();
-        let moves = plan_moves(&state, &down, 100);
+        let moves = plan_moves(&state, &down, &down, 100);
         assert_eq!(moves.len(), on_two);
         assert!(moves.iter().all(|m| m.from == 2 && m.to != 2));
         carry_out(&mut state, &moves);
@@ -312,19 +324,19 @@ mod tests {
             assert_eq!(distinct.len(), 3, "group {} keeps three distinct replicas", g.id);
         }
         // While node 2 stays down, nothing else moves: balance waits for evacuation only.
-        assert!(plan_moves(&state, &down, 100).is_empty());
+        assert!(plan_moves(&state, &down, &down, 100).is_empty());
     }
 
     #[test]
     fn with_no_spare_node_a_down_node_keeps_its_replicas() {
         let state = cluster(&[1, 2, 3], 4);
-        assert!(plan_moves(&state, &BTreeSet::from([3]), 10).is_empty());
+        assert!(plan_moves(&state, &BTreeSet::from([3]), &BTreeSet::from([3]), 10).is_empty());
     }
 
     #[test]
     fn moves_in_flight_count_against_the_limit() {
         let mut state = cluster(&[1, 2, 3, 4], 6);
-        let moves = plan_moves(&state, &BTreeSet::from([1]), 2);
+        let moves = plan_moves(&state, &BTreeSet::from([1]), &BTreeSet::from([1]), 2);
         assert_eq!(moves.len(), 2);
         for m in &moves {
             state.apply(&ControlCommand::MoveReplica {
@@ -333,8 +345,8 @@ mod tests {
                 to: m.to,
             });
         }
-        assert!(plan_moves(&state, &BTreeSet::from([1]), 2).is_empty());
-        let next = plan_moves(&state, &BTreeSet::from([1]), 3);
+        assert!(plan_moves(&state, &BTreeSet::from([1]), &BTreeSet::from([1]), 2).is_empty());
+        let next = plan_moves(&state, &BTreeSet::from([1]), &BTreeSet::from([1]), 3);
         assert_eq!(next.len(), 1);
         assert!(moves.iter().all(|m| m.group != next[0].group));
     }
@@ -343,7 +355,7 @@ mod tests {
     fn a_draining_node_is_emptied_and_leads_nothing() {
         let mut state = cluster(&[1, 2, 3, 4], 6);
         state.apply(&ControlCommand::DrainNode { id: 4 });
-        let moves = plan_moves(&state, &BTreeSet::new(), 100);
+        let moves = plan_moves(&state, &BTreeSet::new(), &BTreeSet::new(), 100);
         assert!(moves.iter().all(|m| m.from == 4));
         let leaders: BTreeMap<u64, Option<NodeId>> = state.groups.keys().map(|g| (*g, Some(4))).collect();
         let transfer = plan_leader_transfer(&state, &leaders, &BTreeSet::new()).unwrap();
@@ -374,5 +386,23 @@ mod tests {
             *counts.entry(*l).or_default() += 1;
         }
         assert_eq!(counts.values().copied().collect::<Vec<_>>(), vec![3, 3, 3]);
+    }
+
+    #[test]
+    fn unavailable_nodes_get_no_leadership_and_no_replica() {
+        let mut state = cluster(&[1, 2, 3], 6);
+        // Node 3 leads nothing, but it is shutting down: leadership stays put.
+        let leaders: BTreeMap<u64, Option<NodeId>> = state
+            .groups
+            .keys()
+            .enumerate()
+            .map(|(i, g)| (*g, Some(if i % 2 == 0 { 1 } else { 2 })))
+            .collect();
+        let transfer = plan_leader_transfer(&state, &leaders, &BTreeSet::from([3]));
+        assert!(transfer.is_none_or(|t| t.to != 3), "{transfer:?}");
+        // A joined node that does not answer yet receives no replica.
+        state.apply(&ControlCommand::AddNode { node: node(4) });
+        assert!(plan_moves(&state, &BTreeSet::new(), &BTreeSet::from([4]), 10).is_empty());
+        assert!(!plan_moves(&state, &BTreeSet::new(), &BTreeSet::new(), 10).is_empty());
     }
 }

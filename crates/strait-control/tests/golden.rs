@@ -320,7 +320,7 @@ impl Runner {
                 let down: BTreeSet<u64> = args.nodes("down")?.unwrap_or_default().into_iter().collect();
                 let limit: usize = args.number("limit")?.unwrap_or(100);
                 args.done()?;
-                let moves = strait_control::rebalance::plan_moves(&self.state, &down, limit);
+                let moves = strait_control::rebalance::plan_moves(&self.state, &down, &down, limit);
                 let rendered: Vec<String> = moves
                     .iter()
                     .map(|m| format!("group {} {}->{}", m.group, m.from, m.to))

@@ -12,7 +12,8 @@
 //! Bodies are bounded ([`KinesisConfig::max_body_bytes`]) and so is the number of requests
 //! served at once ([`KinesisConfig::max_concurrent_requests`]); a request over the
 //! concurrency limit waits for a slot. The server stops accepting when the shutdown future
-//! resolves and finishes the requests in flight.
+//! resolves and finishes the requests in flight. With [`KinesisConfig::tls`] the same router
+//! is served over HTTPS instead (see [`crate::tls`]).
 //!
 //! Beside the API, the same port answers the probes and scrapes of orchestrators:
 //! `GET /healthz` (the process is alive), and, when the node gave a [`NodeProbe`],

@@ -65,13 +65,14 @@ impl Liveness {
     }
 
     /// Updates the record from the control leader's heartbeat metrics and returns the
-    /// members that are down. Only meaningful on the leader; elsewhere returns nothing.
-    pub fn observe(&mut self, control: &ControlHandle, node_id: u64) -> BTreeSet<u64> {
+    /// members that are down and those silent right now (a superset). Only meaningful on
+    /// the leader; elsewhere both are empty.
+    pub fn observe(&mut self, control: &ControlHandle, node_id: u64) -> Observation {
         let metrics = control.raft().metrics().borrow_watched().clone();
         let Some(heartbeats) = metrics.heartbeat.as_ref() else {
             self.was_leader = false;
             self.silent_since.clear();
-            return BTreeSet::new();
+            return Observation::default();
         };
         if !self.was_leader {
             self.was_leader = true;
@@ -91,12 +92,25 @@ impl Liveness {
             }
         }
         self.silent_since.retain(|node, _| heartbeats.contains_key(node));
-        self.silent_since
-            .iter()
-            .filter(|(_, since)| now.saturating_duration_since(**since) >= self.down_after)
-            .map(|(node, _)| *node)
-            .collect()
+        Observation {
+            down: self
+                .silent_since
+                .iter()
+                .filter(|(_, since)| now.saturating_duration_since(**since) >= self.down_after)
+                .map(|(node, _)| *node)
+                .collect(),
+            silent: self.silent_since.keys().copied().collect(),
+        }
     }
+}
+
+/// What the control leader knows of its members' health.
+#[derive(Debug, Default)]
+pub struct Observation {
+    /// Silent for longer than the down timeout: their replicas are replaced.
+    pub down: BTreeSet<u64>,
+    /// Not answering right now (includes `down`): they get no new replica or leadership.
+    pub silent: BTreeSet<u64>,
 }
 
 /// The control leader's membership duties; see the module documentation.
@@ -129,12 +143,12 @@ impl MembershipKeeper {
 
     /// One pass; `probe` is asked for the groups' leaders when leadership is balanced.
     pub async fn pass(&mut self, view: &ControlView, probe: &ClusterStatusProbe) {
-        let down = self.liveness.observe(&self.control, self.node_id);
+        let Observation { down, silent } = self.liveness.observe(&self.control, self.node_id);
         if !self.control.raft().is_leader() || !view.state.bootstrapped {
             return;
         }
         self.align_control_group(view, &down).await;
-        for planned in rebalance::plan_moves(&view.state, &down, MAX_MOVES_IN_FLIGHT) {
+        for planned in rebalance::plan_moves(&view.state, &down, &silent, MAX_MOVES_IN_FLIGHT) {
             let command = ControlCommand::MoveReplica {
                 group: planned.group,
                 from: planned.from,
@@ -157,8 +171,12 @@ impl MembershipKeeper {
         self.remove_drained(view).await;
         if self.last_leader_balance.elapsed() >= LEADER_BALANCE_INTERVAL {
             self.last_leader_balance = Instant::now();
-            let (leaders, _) = probe.group_leaders().await;
-            if let Some(transfer) = rebalance::plan_leader_transfer(&view.state, &leaders, &down) {
+            let survey = probe.group_leaders().await;
+            let mut unavailable = survey.unavailable();
+            unavailable.extend(&silent);
+            if let Some(transfer) =
+                rebalance::plan_leader_transfer(&view.state, &survey.leaders, &unavailable)
+            {
                 self.transfer_leader(transfer).await;
             }
         }

@@ -233,11 +233,14 @@ where
         rng.next_u64(),
         metrics.clone(),
     ));
+    // Turns true at the shutdown signal (readiness fails from then on) ...
+    let (shutting_down_tx, shutting_down_rx) = watch::channel(false);
     let probe = Arc::new(ClusterStatusProbe::new(
         node_id,
         control.clone(),
         host.clone(),
         router.clone(),
+        shutting_down_rx.clone(),
     ));
 
     let mover = ReplicaMover::new(node_id, host.clone(), control.clone());
@@ -290,8 +293,6 @@ where
     });
 
     tracing::info!(node = node_id, listen = %config.listen, advertise = %config.advertise, "node serving");
-    // Turns true at the shutdown signal (readiness fails from then on) ...
-    let (shutting_down_tx, shutting_down_rx) = watch::channel(false);
     // ... and this one once leadership is handed off: the servers stop accepting then.
     let (draining_tx, draining_rx) = watch::channel(false);
     // When the node must be stopped by, set at the signal.
@@ -337,9 +338,13 @@ where
     ))
     .max_decoding_message_size(MAX_MESSAGE_BYTES)
     .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let internal = NodeInternalServer::new(NodeInternalService::new(host.clone(), control.clone()))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let internal = NodeInternalServer::new(NodeInternalService::new(
+        host.clone(),
+        control.clone(),
+        shutting_down_rx.clone(),
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let transport = RaftTransportServer::new(strait_raft::network::RaftTransportService::new(
         registry.clone(),
         engine.clone(),

@@ -88,7 +88,7 @@ pub async fn run(
         if creating.is_empty() {
             continue;
         }
-        let (leaders, _) = probe.group_leaders().await;
+        let leaders = probe.group_leaders().await.leaders;
         for (key, incarnation, groups) in creating {
             if groups.iter().all(|g| leaders.get(g).copied().flatten().is_some()) {
                 let name = key.name.clone();

@@ -5,7 +5,9 @@
 //! Appends retry through leader changes until a deadline. A retried batch keeps its
 //! producer id and sequence, so if an earlier attempt did commit (and only its answer
 //! was lost), the shard answers with the first attempt's position instead of storing
-//! the records twice.
+//! the records twice. Between attempts a node holding a replica waits for that replica to
+//! learn of a new leader rather than for a fixed delay, so writes move to the new leader
+//! the moment it is elected.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -18,6 +20,7 @@ use strait_proto::internal::{
     AppendRecord, AppendRecordsRequest, FindTimestampRequest, ReadRecordsRequest, SealShardRequest,
     ShardTipRequest,
 };
+use openraft::rt::WatchReceiver;
 use strait_raft::GroupId;
 use strait_raft::network::{MAX_MESSAGE_BYTES, PeerRouter};
 use strait_raft::shard::records::ReadRecord;
@@ -43,6 +46,14 @@ pub const ROUTING_VERSION_METADATA: &str = "x-strait-routing-version";
 const APPEND_DEADLINE: Duration = Duration::from_secs(15);
 /// How long one hop may take.
 const HOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// The first pause between attempts to reach a group's leader; it doubles up to
+/// [`MAX_RETRY_PAUSE`].
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(25);
+/// The longest pause between attempts. A node with a local replica cuts a pause short as
+/// soon as the replica learns of another leader, so the cap only bounds how late a node
+/// without one (or whose replica hears of no new leader) asks again: an election takes a
+/// few hundred milliseconds, and a retry costs one refused connect or NotLeader answer.
+const MAX_RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 /// Where an append of one batch ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,10 +175,11 @@ impl ShardAccess {
     ) -> Result<Appended, AppendFailure> {
         let group = GroupId(meta.id);
         let deadline = tokio::time::Instant::now() + APPEND_DEADLINE;
-        let mut backoff = Duration::from_millis(25);
+        let mut backoff = FIRST_RETRY_PAUSE;
         let mut last_error = String::new();
         for attempt in 0.. {
             let target = self.target(meta, attempt);
+            let term = self.local_term(group);
             let result = if target == self.node_id {
                 self.append_local(group, batch.clone(), routing_version).await
             } else {
@@ -201,13 +213,43 @@ impl ShardAccess {
             if tokio::time::Instant::now() + backoff > deadline {
                 break;
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_millis(400));
+            self.pause(group, target, term, backoff).await;
+            backoff = (backoff * 2).min(MAX_RETRY_PAUSE);
         }
         Err(AppendFailure::Failed(StraitError::unavailable(format!(
             "shard group {} has no reachable leader: {last_error}",
             meta.id
         ))))
+    }
+
+    /// The term the local replica of `group` is in, if this node holds one.
+    fn local_term(&self, group: GroupId) -> Option<u64> {
+        self.host
+            .get(group)
+            .map(|local| local.raft.metrics().borrow_watched().current_term)
+    }
+
+    /// Waits up to `delay` before the next attempt on `group`, after `failed` did not take
+    /// the attempt made in term `term`. With a local replica the wait ends as soon as it
+    /// knows a leader worth trying: one other than `failed`, or any leader elected after
+    /// the attempt (`failed` itself may have just won). Usually that is the moment a new
+    /// leader is elected, and the next attempt goes to it.
+    async fn pause(&self, group: GroupId, failed: u64, term: Option<u64>, delay: Duration) {
+        match self.host.get(group) {
+            Some(local) => {
+                let news = |m: &openraft::RaftMetrics<strait_raft::shard::ShardRaftConfig>| {
+                    m.current_leader
+                        .is_some_and(|leader| leader != failed || term.is_some_and(|t| m.current_term > t))
+                };
+                // A timeout is the expected way out when no new leader turns up.
+                let _ = local
+                    .raft
+                    .wait(Some(delay))
+                    .metrics(news, "a leader worth trying")
+                    .await;
+            }
+            None => tokio::time::sleep(delay).await,
+        }
     }
 
     async fn append_local(
@@ -329,10 +371,11 @@ impl ShardAccess {
     pub async fn seal(&self, meta: &GroupMeta) -> Result<u64, StraitError> {
         let group = GroupId(meta.id);
         let deadline = tokio::time::Instant::now() + APPEND_DEADLINE;
-        let mut backoff = Duration::from_millis(25);
+        let mut backoff = FIRST_RETRY_PAUSE;
         let mut last_error = String::new();
         for attempt in 0.. {
             let target = self.target(meta, attempt);
+            let term = self.local_term(group);
             let result = if target == self.node_id {
                 match self.host.get(group) {
                     Some(local) => strait_raft::shard::seal(&local.raft).await.map_err(|e| match e {
@@ -378,8 +421,8 @@ impl ShardAccess {
             if tokio::time::Instant::now() + backoff > deadline {
                 break;
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_millis(400));
+            self.pause(group, target, term, backoff).await;
+            backoff = (backoff * 2).min(MAX_RETRY_PAUSE);
         }
         Err(StraitError::unavailable(format!(
             "cannot seal shard group {}: {last_error}",

@@ -1,7 +1,7 @@
 //! What `ClusterStatus` reports: members and whether they answer, the control leader,
 //! every shard group's leader, and whether this node is ready to serve.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use strait_proto::internal::node_internal_client::NodeInternalClient;
 use strait_proto::v1 as pb;
 use strait_raft::GroupId;
 use strait_raft::network::PeerRouter;
+use tokio::sync::watch;
 
 use crate::control::ControlHandle;
 use crate::shards::ShardHost;
@@ -21,40 +22,75 @@ pub struct ClusterStatusProbe {
     control: ControlHandle,
     host: Arc<ShardHost>,
     router: Arc<PeerRouter>,
+    shutting_down: watch::Receiver<bool>,
 }
 
+/// What the members answered about leadership.
+#[derive(Debug, Default)]
+pub struct LeaderSurvey {
+    /// Each shard group's leader, `None` when no replica reports one.
+    pub leaders: BTreeMap<u64, Option<u64>>,
+    /// Whether each member answered.
+    pub reachable: BTreeMap<u64, bool>,
+    /// Members that answered that they are shutting down.
+    pub shutting_down: BTreeSet<u64>,
+}
+
+impl LeaderSurvey {
+    /// Members that should not be given leaderships or replicas now: those that did not
+    /// answer and those shutting down.
+    pub fn unavailable(&self) -> BTreeSet<u64> {
+        self.reachable
+            .iter()
+            .filter(|(_, answered)| !**answered)
+            .map(|(node, _)| *node)
+            .chain(self.shutting_down.iter().copied())
+            .collect()
+    }
+}
+
+/// One member's answer: each asked group's leader, and whether it is shutting down.
+type Answer = (BTreeMap<u64, Option<u64>>, bool);
+
 impl ClusterStatusProbe {
-    pub fn new(node_id: u64, control: ControlHandle, host: Arc<ShardHost>, router: Arc<PeerRouter>) -> Self {
+    pub fn new(
+        node_id: u64,
+        control: ControlHandle,
+        host: Arc<ShardHost>,
+        router: Arc<PeerRouter>,
+        shutting_down: watch::Receiver<bool>,
+    ) -> Self {
         Self {
             node_id,
             control,
             host,
             router,
+            shutting_down,
         }
     }
 
     /// Leaders of `groups` as `node` sees them, or `None` when it does not answer.
-    async fn ask(&self, node: u64, groups: Vec<u64>) -> Option<BTreeMap<u64, Option<u64>>> {
+    async fn ask(&self, node: u64, groups: Vec<u64>) -> Option<Answer> {
         if node == self.node_id {
-            return Some(
-                groups
-                    .into_iter()
-                    .map(|g| (g, self.host.get(GroupId(g)).and_then(|s| s.leader())))
-                    .collect(),
-            );
+            let leaders = groups
+                .into_iter()
+                .map(|g| (g, self.host.get(GroupId(g)).and_then(|s| s.leader())))
+                .collect();
+            return Some((leaders, *self.shutting_down.borrow()));
         }
         let channel = self.router.channel(node).ok()?;
         let mut client = NodeInternalClient::new(channel);
         let call = client.group_leaders(GroupLeadersRequest { group_ids: groups });
         match tokio::time::timeout(Duration::from_secs(1), call).await {
-            Ok(Ok(response)) => Some(
-                response
-                    .into_inner()
+            Ok(Ok(response)) => {
+                let response = response.into_inner();
+                let leaders = response
                     .groups
                     .into_iter()
                     .map(|g| (g.group_id, g.leader))
-                    .collect(),
-            ),
+                    .collect();
+                Some((leaders, response.shutting_down))
+            }
             _ => {
                 self.router.reset(node);
                 None
@@ -62,25 +98,32 @@ impl ClusterStatusProbe {
         }
     }
 
-    /// Leaders of every shard group, asking each replica; `None` for a group no replica
-    /// reports a leader for.
-    pub async fn group_leaders(&self) -> (BTreeMap<u64, Option<u64>>, BTreeMap<u64, bool>) {
+    /// Asks every member which groups it sees a leader for.
+    pub async fn group_leaders(&self) -> LeaderSurvey {
         let view = self.control.view();
-        let mut reachable = BTreeMap::new();
-        let mut leaders: BTreeMap<u64, Option<u64>> = view.state.groups.keys().map(|&g| (g, None)).collect();
+        let mut survey = LeaderSurvey {
+            leaders: view.state.groups.keys().map(|&g| (g, None)).collect(),
+            ..LeaderSurvey::default()
+        };
         let asks = view.state.nodes.keys().map(|&node| {
             let groups: Vec<u64> = view.state.groups_on(node).map(|g| g.id).collect();
             async move { (node, self.ask(node, groups).await) }
         });
         for (node, answer) in futures::future::join_all(asks).await {
-            reachable.insert(node, answer.is_some());
-            for (group, leader) in answer.unwrap_or_default() {
+            survey.reachable.insert(node, answer.is_some());
+            let Some((leaders, shutting_down)) = answer else {
+                continue;
+            };
+            if shutting_down {
+                survey.shutting_down.insert(node);
+            }
+            for (group, leader) in leaders {
                 if let Some(leader) = leader {
-                    leaders.insert(group, Some(leader));
+                    survey.leaders.insert(group, Some(leader));
                 }
             }
         }
-        (leaders, reachable)
+        survey
     }
 
     /// Why this node itself should not take traffic yet; empty when it should. It must know
@@ -111,7 +154,9 @@ impl ClusterStatusProbe {
         let metrics = self.control.raft().metrics().borrow_watched().clone();
         let control_leader = metrics.current_leader;
         let voters: std::collections::BTreeSet<u64> = metrics.membership_config.voter_ids().collect();
-        let (leaders, reachable) = self.group_leaders().await;
+        let LeaderSurvey {
+            leaders, reachable, ..
+        } = self.group_leaders().await;
         let mut reasons = self.local_readiness();
         let leaderless: Vec<String> = leaders
             .iter()

@@ -1,8 +1,16 @@
 //! Raft timing for Strait's groups.
 //!
-//! Heartbeats cost O(groups × followers) messages per interval on a node, so shard
-//! groups heartbeat at a relaxed 250 ms with elections after 1–2 s; pre-vote keeps a
-//! node that was cut off from disrupting a healthy leader when it returns.
+//! How long writes stop when a leader dies is set by these timings. openraft gives a
+//! follower's leader a lease of `election_max_ms` from the last message it heard, during
+//! which the follower refuses (pre-)votes, and a follower campaigns only once the lease
+//! and then its own random election timeout (`election_min_ms..election_max_ms`) have
+//! passed. A dead leader is so replaced `election_max_ms + rand(election_min_ms,
+//! election_max_ms)` after its last message: 550–700 ms with the defaults, so writes
+//! resume within a second. The heartbeat (every 100 ms, several per lease) keeps a healthy
+//! leader's followers from campaigning even when a loaded machine delays a few, and
+//! heartbeats to a peer are coalesced across groups, so their cost grows with groups only
+//! in per-group work, not in calls. Pre-vote keeps a node that was cut off from disrupting
+//! a healthy leader when it returns.
 
 use std::sync::Arc;
 
@@ -24,9 +32,9 @@ pub struct RaftTuning {
 impl Default for RaftTuning {
     fn default() -> Self {
         Self {
-            heartbeat_ms: 250,
-            election_min_ms: 1000,
-            election_max_ms: 2000,
+            heartbeat_ms: 100,
+            election_min_ms: 200,
+            election_max_ms: 350,
             snapshot_every_entries: 20_000,
             keep_entries_behind_snapshot: 5_000,
         }

@@ -5,15 +5,15 @@
 use strait_core::StreamOperations;
 
 use super::common::Checks;
-use super::{Context, Reply, policies};
+use super::{Context, Reply, resources};
 use crate::codec::Input;
 use crate::error::ApiError;
 
 pub async fn handle<O: StreamOperations>(context: &Context<'_, O>, input: &Input) -> Result<Reply, ApiError> {
     let mut checks = Checks::new();
-    let arn = policies::read_resource_arn(input, &mut checks)?;
+    let arn = resources::read_resource_arn(input, &mut checks)?;
     checks.finish()?;
-    let target = policies::resolve(&arn.unwrap_or_default())?;
+    let target = resources::resolve(&arn.unwrap_or_default())?;
     context.operations.set_resource_policy(target, None).await?;
     Ok(Reply::Empty)
 }

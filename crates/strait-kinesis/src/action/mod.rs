@@ -6,7 +6,9 @@
 //! [`Input`] to the operation's module. Each module reads and validates its members (reporting
 //! every model violation in one ValidationException, as AWS does), calls the
 //! [`StreamOperations`] trait, and renders the result as a [`Value`]. Helpers shared by several
-//! operations (resolving StreamName/StreamARN, limits, rendering shards) live in [`common`].
+//! operations (resolving StreamName/StreamARN, limits, rendering shards) live in [`common`];
+//! those of one family in its own module ([`tags`], [`consumers`], [`resources`], [`account`],
+//! [`encryption`], [`monitoring`]).
 //!
 //! A new operation is a new module here, a variant of [`Operation`] and one arm in
 //! [`dispatch`].
@@ -16,7 +18,7 @@ pub mod common;
 pub mod consumers;
 pub mod encryption;
 pub mod monitoring;
-pub mod policies;
+pub mod resources;
 pub mod tags;
 
 pub mod add_tags_to_stream;

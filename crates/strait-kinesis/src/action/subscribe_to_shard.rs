@@ -1,7 +1,8 @@
 //! SubscribeToShard: push a shard's records to a registered consumer as an event stream.
 //!
-//! Errors found before streaming starts (an unknown consumer or shard, bad arguments) are
-//! ordinary error responses. Otherwise the answer is 200 with an
+//! Errors found before streaming starts (an unknown consumer or shard, bad arguments, a
+//! second subscription of the consumer to the shard within five seconds, see
+//! [`crate::subscriptions`]) are ordinary error responses. Otherwise the answer is 200 with an
 //! `application/vnd.amazon.eventstream` body (chunked on HTTP/1.1, a DATA stream on HTTP/2):
 //!
 //! ```text
@@ -13,9 +14,10 @@
 //! An event is sent whenever records arrive, and an empty one at least every
 //! [`HEARTBEAT`] so that the continuation point and the lag keep moving. The stream ends
 //! after [`SUBSCRIPTION_LIFETIME`] (the client subscribes again from
-//! ContinuationSequenceNumber), at the end of a closed shard, when the client goes away, or
-//! when the node shuts down. A failure mid-stream is sent as an `exception` message naming
-//! the Kinesis error, after which the stream ends.
+//! ContinuationSequenceNumber), at the end of a closed shard, when a newer subscription of
+//! the same consumer to the shard takes over, when the client goes away, or when the node
+//! shuts down. A failure mid-stream (or the takeover, as ResourceInUseException) is sent as
+//! an `exception` message naming the Kinesis error, after which the stream ends.
 
 use std::convert::Infallible;
 use std::sync::Arc;

@@ -3,13 +3,13 @@
 use strait_core::StreamOperations;
 
 use super::common::Checks;
-use super::{Context, Reply, tags};
+use super::{Context, Reply, resources, tags};
 use crate::codec::Input;
 use crate::error::ApiError;
 
 pub async fn handle<O: StreamOperations>(context: &Context<'_, O>, input: &Input) -> Result<Reply, ApiError> {
     let mut checks = Checks::new();
-    let arn = tags::read_resource(input, &mut checks)?;
+    let arn = resources::read_resource_arn(input, &mut checks)?;
     let new_tags = tags::read_tags(input, &mut checks)?;
     checks.finish()?;
     let (namespace, name) = tags::resolve_resource(&arn.unwrap_or_default())?;

@@ -77,22 +77,6 @@ pub fn render(tags: impl IntoIterator<Item = (String, String)>) -> Value {
     )
 }
 
-/// Reads a required `ResourceARN` and resolves the stream it names. Only stream ARNs carry
-/// tags in Strait; a consumer ARN is an InvalidArgumentException.
-pub fn read_resource(input: &Input, checks: &mut Checks) -> Result<Option<String>, ApiError> {
-    let arn = checks.required_string(input, "ResourceARN", "resourceARN")?;
-    if let Some(arn) = &arn {
-        let len = arn.chars().count();
-        if len < 1 {
-            checks.push(Violation::min_length(arn.clone(), "resourceARN", 1));
-        }
-        if len > 2048 {
-            checks.push(Violation::max_length(arn.clone(), "resourceARN", 2048));
-        }
-    }
-    Ok(arn)
-}
-
 /// Resolves a resource ARN to the stream it names.
 pub fn resolve_resource(arn: &str) -> Result<(Namespace, StreamName), ApiError> {
     if arn.contains("/consumer/") {

@@ -29,11 +29,20 @@ use crate::shards::{LocalShard, ShardHost};
 pub struct NodeInternalService {
     host: Arc<ShardHost>,
     control: ControlHandle,
+    shutting_down: tokio::sync::watch::Receiver<bool>,
 }
 
 impl NodeInternalService {
-    pub fn new(host: Arc<ShardHost>, control: ControlHandle) -> Self {
-        Self { host, control }
+    pub fn new(
+        host: Arc<ShardHost>,
+        control: ControlHandle,
+        shutting_down: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            host,
+            control,
+            shutting_down,
+        }
     }
 
     fn shard(&self, group: u64) -> Result<Arc<LocalShard>, Status> {
@@ -242,7 +251,10 @@ impl NodeInternal for NodeInternalService {
                 leader: self.host.get(GroupId(id)).and_then(|s| s.leader()),
             })
             .collect();
-        Ok(Response::new(GroupLeadersResponse { groups }))
+        Ok(Response::new(GroupLeadersResponse {
+            groups,
+            shutting_down: *self.shutting_down.borrow(),
+        }))
     }
 
     async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {

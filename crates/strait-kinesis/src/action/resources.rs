@@ -1,5 +1,6 @@
-//! What the three resource-policy operations share: reading `ResourceARN` and resolving it
-//! to the stream or consumer it names.
+//! What the operations addressed by `ResourceARN` share (the resource-policy and the
+//! ARN-based tag operations): reading the member against the model and resolving it to
+//! the stream or consumer it names.
 //!
 //! A resource ARN is a stream ARN (`arn:aws:kinesis:<region>:<account>:stream/<name>`) or a
 //! consumer ARN (`<stream ARN>/consumer/<name>:<registration epoch seconds>`). The ARN, not
