@@ -7,7 +7,9 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use strait_control::{ControlCommand, ControlReply, ControlState, NodeInfo, NodeState, StreamKey, StreamMeta};
+use strait_control::{
+    ControlCommand, ControlReply, ControlState, NodeInfo, NodeState, StreamKey, StreamMeta,
+};
 use strait_core::{AccountId, HashKey, Namespace, PartitionKey, Region, StreamMode, StreamName};
 
 /// Partition keys as producers often pick them: 32 hexadecimal digits.

@@ -103,7 +103,7 @@ pub fn plan_moves(
         // A node still retiring from the group has its data: it goes first.
         let to = targets
             .iter()
-            .filter(|n| !group.replicas.contains(n))
+            .filter(|n| group.can_move_to(**n))
             .min_by_key(|n| (!group.retiring.contains(n), load[*n], rank(group, **n)));
         let Some(&to) = to else {
             // Fewer healthy nodes than replicas: nothing to move to until one returns.
@@ -140,7 +140,7 @@ pub fn plan_moves(
             .groups
             .values()
             .filter(|g| !planned.contains(&g.id) && !g.moving())
-            .filter(|g| g.replicas.contains(&most) && !g.replicas.contains(&fewest))
+            .filter(|g| g.replicas.contains(&most) && g.can_move_to(fewest))
             .min_by_key(|g| (rank(g, fewest), g.id));
         let Some(group) = candidate else {
             break;
@@ -264,6 +264,10 @@ mod tests {
                 to: m.to,
             });
             state.apply(&ControlCommand::ReplicaRetired {
+                group: m.group,
+                node: m.from,
+            });
+            state.apply(&ControlCommand::ReplicaDeleted {
                 group: m.group,
                 node: m.from,
             });

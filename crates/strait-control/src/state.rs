@@ -148,6 +148,11 @@ pub struct GroupMeta {
     /// has taken them out of the group's Raft membership and said so
     /// ([`ControlCommand::ReplicaRetired`]); only then do they delete its data.
     pub retiring: Vec<NodeId>,
+    /// Retired nodes that have not yet confirmed deleting their copy
+    /// ([`ControlCommand::ReplicaDeleted`]). None of them gets a replica of the group again
+    /// before it confirms: a node whose metadata lags could otherwise answer for the new
+    /// replica with its old copy and then delete it, taking acknowledged entries with it.
+    pub deleting: Vec<NodeId>,
 }
 
 impl GroupMeta {
@@ -159,6 +164,12 @@ impl GroupMeta {
     /// Whether `node` hosts (or still hosts) a replica of the group.
     pub fn hosted_on(&self, node: NodeId) -> bool {
         self.replicas.contains(&node) || self.retiring.contains(&node)
+    }
+
+    /// Whether `node` may be given a replica of the group: it holds none and has no old
+    /// copy left to delete.
+    pub fn can_move_to(&self, node: NodeId) -> bool {
+        !self.replicas.contains(&node) && !self.deleting.contains(&node)
     }
 }
 
@@ -225,12 +236,14 @@ pub enum ControlCommand {
     /// replica whose node went down in the middle of a move.
     MoveReplica { group: u64, from: NodeId, to: NodeId },
     /// The group's leader took `node` out of the group's Raft membership: the node may
-    /// delete its replica.
+    /// delete its replica. Ignored unless `node` is retiring from the group.
     ReplicaRetired { group: u64, node: NodeId },
     /// Starts decommissioning a node: it gets no new replicas and its replicas move away.
     DrainNode { id: NodeId },
     /// Removes a drained node that hosts no replica. Its id is never reused.
     RemoveNode { id: NodeId },
+    /// `node` deleted its copy of a group it retired from.
+    ReplicaDeleted { group: u64, node: NodeId },
     /// Switches an ACTIVE stream between provisioned and on-demand capacity, with the
     /// warm throughput an on-demand stream keeps (cleared for a provisioned one).
     SetStreamMode {
@@ -286,6 +299,9 @@ impl std::fmt::Display for ControlCommand {
             }
             ControlCommand::DrainNode { id } => write!(f, "drain-node({id})"),
             ControlCommand::RemoveNode { id } => write!(f, "remove-node({id})"),
+            ControlCommand::ReplicaDeleted { group, node } => {
+                write!(f, "replica-deleted(group {group}, node {node})")
+            }
             ControlCommand::SetStreamMode { key, mode, .. } => {
                 write!(f, "set-stream-mode({}, {})", key.name, mode.as_kinesis_str())
             }
@@ -433,6 +449,7 @@ impl ControlState {
                             shard,
                             replicas: placements[ordinal].clone(),
                             retiring: Vec::new(),
+                            deleting: Vec::new(),
                         },
                     );
                     shards.insert(
@@ -519,8 +536,17 @@ impl ControlState {
             ControlCommand::AddNode { node } => self.add_node(node),
             ControlCommand::MoveReplica { group, from, to } => self.move_replica(*group, *from, *to),
             ControlCommand::ReplicaRetired { group, node } => {
-                if let Some(meta) = self.groups.get_mut(group) {
+                if let Some(meta) = self.groups.get_mut(group)
+                    && meta.retiring.contains(node)
+                {
                     meta.retiring.retain(|n| n != node);
+                    meta.deleting.push(*node);
+                }
+                Ok(ControlReply::Done)
+            }
+            ControlCommand::ReplicaDeleted { group, node } => {
+                if let Some(meta) = self.groups.get_mut(group) {
+                    meta.deleting.retain(|n| n != node);
                 }
                 Ok(ControlReply::Done)
             }
@@ -566,6 +592,10 @@ impl ControlState {
                 let hosted = self.groups.values().filter(|g| g.hosted_on(*id)).count();
                 if hosted > 0 {
                     return Err(ControlError::NodeNotDrained(*id, hosted));
+                }
+                // A removed node never returns under its id: nothing waits for it.
+                for group in self.groups.values_mut() {
+                    group.deleting.retain(|n| n != id);
                 }
                 self.nodes.remove(id);
                 self.removed_nodes.insert(*id);
@@ -645,6 +675,7 @@ impl ControlState {
                     shard,
                     replicas: child.replicas.clone(),
                     retiring: Vec::new(),
+                    deleting: Vec::new(),
                 },
             );
             planned.push(ShardMeta {
@@ -750,6 +781,11 @@ impl ControlState {
         if meta.replicas.contains(&to) {
             return Err(ControlError::InvalidMove(format!(
                 "node {to} already holds a replica of group {group}"
+            )));
+        }
+        if meta.deleting.contains(&to) {
+            return Err(ControlError::InvalidMove(format!(
+                "node {to} has not yet deleted its old replica of group {group}"
             )));
         }
         meta.replicas.retain(|n| *n != from);

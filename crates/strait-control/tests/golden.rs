@@ -25,6 +25,7 @@
 //! add-node id=N [address=HOST:PORT]                           a node joins
 //! move group=G from=N to=M                                    starts a replica move
 //! retired group=G node=N                                      the group's leader retired N
+//! deleted group=G node=N                                      N deleted its retired copy
 //! drain id=N                                                  starts decommissioning N
 //! remove-node id=N                                            removes a drained node
 //! plan-moves [down=N,...] [limit=K]                           what the rebalancer would move
@@ -307,6 +308,10 @@ impl Runner {
                 to: args.number("to")?.ok_or("missing to=")?,
             },
             "retired" => ControlCommand::ReplicaRetired {
+                group: args.number("group")?.ok_or("missing group=")?,
+                node: args.number("node")?.ok_or("missing node=")?,
+            },
+            "deleted" => ControlCommand::ReplicaDeleted {
                 group: args.number("group")?.ok_or("missing group=")?,
                 node: args.number("node")?.ok_or("missing node=")?,
             },
@@ -651,6 +656,10 @@ fn render_shard(
             if group.moving() {
                 let retiring: Vec<String> = group.retiring.iter().map(|r| r.to_string()).collect();
                 write!(line, " retiring={}", retiring.join(",")).unwrap();
+            }
+            if !group.deleting.is_empty() {
+                let deleting: Vec<String> = group.deleting.iter().map(|r| r.to_string()).collect();
+                write!(line, " deleting={}", deleting.join(",")).unwrap();
             }
             if group.shard != shard.id || group.stream != *stream {
                 line.push_str(" (group names another shard)");

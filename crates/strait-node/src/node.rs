@@ -447,6 +447,7 @@ async fn supervise(
         let current = view.borrow_and_update().clone();
         host.reconcile(&current).await;
         mover.advance(&current);
+        mover.confirm_deletions(&current);
         if last_trim.elapsed() >= trim_interval {
             last_trim = tokio::time::Instant::now();
             host.trim_expired(&current, clock.now_ms()).await;

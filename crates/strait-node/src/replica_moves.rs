@@ -12,6 +12,10 @@
 //! 3. tell the control plane that each retiring node is out
 //!    ([`ControlCommand::ReplicaRetired`]); only then does that node delete its copy.
 //!
+//! 4. the retired node deletes its copy and confirms it ([`ControlCommand::ReplicaDeleted`]);
+//!    until then no replica of the group is placed on it again, so a node whose metadata
+//!    lags never answers for a new replica with an old copy it is about to delete.
+//!
 //! A leader that is itself moving away first hands leadership to a remaining voter,
 //! which carries on. Like the reconciler, this observes rather than remembers: each pass
 //! compares a group's membership with its placement and does the next missing step, so a
@@ -39,6 +43,8 @@ pub struct ReplicaMover {
     control: ControlHandle,
     /// Groups with a step in progress on this node.
     busy: Mutex<BTreeSet<GroupId>>,
+    /// Groups whose deletion this node is confirming.
+    confirming: Mutex<BTreeSet<GroupId>>,
 }
 
 /// What a group's membership is, as its leader sees it.
@@ -69,7 +75,34 @@ impl ReplicaMover {
             host,
             control,
             busy: Mutex::new(BTreeSet::new()),
+            confirming: Mutex::new(BTreeSet::new()),
         })
+    }
+
+    /// Tells the control plane about each retired copy this node no longer has. Call it
+    /// after the shard host reconciled, which is what deletes them.
+    pub fn confirm_deletions(self: &Arc<Self>, view: &Arc<ControlView>) {
+        for meta in view.state.groups.values() {
+            let group = GroupId(meta.id);
+            if !meta.deleting.contains(&self.node_id) || self.host.holds(group) {
+                continue;
+            }
+            if !self.confirming.lock().expect("mover lock").insert(group) {
+                continue;
+            }
+            let mover = self.clone();
+            tokio::spawn(async move {
+                let command = ControlCommand::ReplicaDeleted {
+                    group: group.0,
+                    node: mover.node_id,
+                };
+                match mover.control.propose(command).await {
+                    Ok(_) => tracing::info!(%group, "deletion of the retired replica confirmed"),
+                    Err(e) => tracing::info!(%group, error = %e, "deletion not confirmed yet; will retry"),
+                }
+                mover.confirming.lock().expect("mover lock").remove(&group);
+            });
+        }
     }
 
     /// Starts the next step of every move in the groups this node leads.

@@ -20,7 +20,6 @@ use strait_proto::internal::{
     AppendRecord, AppendRecordsRequest, FindTimestampRequest, ReadRecordsRequest, SealShardRequest,
     ShardTipRequest,
 };
-use openraft::rt::WatchReceiver;
 use strait_raft::GroupId;
 use strait_raft::network::{MAX_MESSAGE_BYTES, PeerRouter};
 use strait_raft::shard::records::ReadRecord;
@@ -53,7 +52,7 @@ const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(25);
 /// soon as the replica learns of another leader, so the cap only bounds how late a node
 /// without one (or whose replica hears of no new leader) asks again: an election takes a
 /// few hundred milliseconds, and a retry costs one refused connect or NotLeader answer.
-const MAX_RETRY_PAUSE: Duration = Duration::from_millis(200);
+const MAX_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 /// Where an append of one batch ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,19 +173,32 @@ impl ShardAccess {
         routing_version: u64,
     ) -> Result<Appended, AppendFailure> {
         let group = GroupId(meta.id);
-        let deadline = tokio::time::Instant::now() + APPEND_DEADLINE;
+        let started = tokio::time::Instant::now();
+        let deadline = started + APPEND_DEADLINE;
         let mut backoff = FIRST_RETRY_PAUSE;
         let mut last_error = String::new();
         for attempt in 0.. {
+            let believed_leader = self.leader(meta);
             let target = self.target(meta, attempt);
-            let term = self.local_term(group);
             let result = if target == self.node_id {
                 self.append_local(group, batch.clone(), routing_version).await
             } else {
                 self.append_remote(target, group, &batch, routing_version).await
             };
-            match result {
-                Ok(appended) => return Ok(appended),
+            let passed_over = match result {
+                Ok(appended) => {
+                    if attempt > 0 {
+                        tracing::debug!(
+                            group = meta.id,
+                            attempt,
+                            leader = target,
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            after = %last_error,
+                            "append committed after retrying"
+                        );
+                    }
+                    return Ok(appended);
+                }
                 Err(Attempt::Fail(e)) => return Err(e),
                 Err(Attempt::Throttled) => {
                     let stream = &meta.stream;
@@ -201,19 +213,32 @@ impl ShardAccess {
                     last_error = format!("node {target} is not the leader");
                     continue;
                 }
-                Err(Attempt::NotLeader(_)) => {
+                // The target knows no leader, or names itself but refused. Any leader is
+                // worth trying next, unless the target was tried as the leader: then
+                // another one.
+                Err(Attempt::NotLeader(leader)) => {
                     self.hint(group, None);
                     last_error = format!("no leader known to node {target}");
+                    leader.or(believed_leader.filter(|&l| l == target))
                 }
                 Err(Attempt::Retry(e)) => {
                     self.hint(group, None);
                     last_error = e;
+                    Some(target)
                 }
-            }
+            };
             if tokio::time::Instant::now() + backoff > deadline {
                 break;
             }
-            self.pause(group, target, term, backoff).await;
+            tracing::debug!(
+                group = meta.id,
+                attempt,
+                target,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                error = %last_error,
+                "append attempt failed; waiting for a leader"
+            );
+            self.pause(group, passed_over, backoff).await;
             backoff = (backoff * 2).min(MAX_RETRY_PAUSE);
         }
         Err(AppendFailure::Failed(StraitError::unavailable(format!(
@@ -222,30 +247,22 @@ impl ShardAccess {
         ))))
     }
 
-    /// The term the local replica of `group` is in, if this node holds one.
-    fn local_term(&self, group: GroupId) -> Option<u64> {
-        self.host
-            .get(group)
-            .map(|local| local.raft.metrics().borrow_watched().current_term)
-    }
-
-    /// Waits up to `delay` before the next attempt on `group`, after `failed` did not take
-    /// the attempt made in term `term`. With a local replica the wait ends as soon as it
-    /// knows a leader worth trying: one other than `failed`, or any leader elected after
-    /// the attempt (`failed` itself may have just won). Usually that is the moment a new
-    /// leader is elected, and the next attempt goes to it.
-    async fn pause(&self, group: GroupId, failed: u64, term: Option<u64>, delay: Duration) {
+    /// Waits up to `delay` before the next attempt on `group`. With a local replica the
+    /// wait ends as soon as the replica knows a leader worth trying: any leader when the
+    /// last target knew of none, else one other than `failed`, the target that could not
+    /// be reached. Usually that is the moment a new leader is elected, and the next attempt
+    /// goes to it.
+    async fn pause(&self, group: GroupId, failed: Option<u64>, delay: Duration) {
         match self.host.get(group) {
             Some(local) => {
-                let news = |m: &openraft::RaftMetrics<strait_raft::shard::ShardRaftConfig>| {
-                    m.current_leader
-                        .is_some_and(|leader| leader != failed || term.is_some_and(|t| m.current_term > t))
-                };
                 // A timeout is the expected way out when no new leader turns up.
                 let _ = local
                     .raft
                     .wait(Some(delay))
-                    .metrics(news, "a leader worth trying")
+                    .metrics(
+                        |m| m.current_leader.is_some_and(|leader| Some(leader) != failed),
+                        "a leader worth trying",
+                    )
                     .await;
             }
             None => tokio::time::sleep(delay).await,
@@ -374,8 +391,8 @@ impl ShardAccess {
         let mut backoff = FIRST_RETRY_PAUSE;
         let mut last_error = String::new();
         for attempt in 0.. {
+            let believed_leader = self.leader(meta);
             let target = self.target(meta, attempt);
-            let term = self.local_term(group);
             let result = if target == self.node_id {
                 match self.host.get(group) {
                     Some(local) => strait_raft::shard::seal(&local.raft).await.map_err(|e| match e {
@@ -400,28 +417,31 @@ impl ShardAccess {
                     Err(e) => Err(Attempt::Retry(e.to_string())),
                 }
             };
-            match result {
+            let passed_over = match result {
                 Ok(sealed_at) => return Ok(sealed_at),
                 Err(Attempt::NotLeader(Some(leader))) if leader != target => {
                     self.hint(group, Some(leader));
                     continue;
                 }
-                Err(Attempt::NotLeader(_)) => {
+                Err(Attempt::NotLeader(leader)) => {
                     self.hint(group, None);
                     last_error = format!("no leader known to node {target}");
+                    leader.or(believed_leader.filter(|&l| l == target))
                 }
                 Err(Attempt::Retry(e)) => {
                     self.hint(group, None);
                     last_error = e;
+                    Some(target)
                 }
                 Err(Attempt::Fail(_) | Attempt::Throttled) => {
-                    last_error = "unexpected answer to a seal".into()
+                    last_error = "unexpected answer to a seal".into();
+                    Some(target)
                 }
-            }
+            };
             if tokio::time::Instant::now() + backoff > deadline {
                 break;
             }
-            self.pause(group, target, term, backoff).await;
+            self.pause(group, passed_over, backoff).await;
             backoff = (backoff * 2).min(MAX_RETRY_PAUSE);
         }
         Err(StraitError::unavailable(format!(

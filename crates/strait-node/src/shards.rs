@@ -134,6 +134,11 @@ impl ShardHost {
         self.shards.lock().expect("shard host lock").get(&group).cloned()
     }
 
+    /// Whether this node has a copy of `group`: running, or stored and not started.
+    pub fn holds(&self, group: GroupId) -> bool {
+        self.get(group).is_some() || self.dormant.lock().expect("shard host lock").contains(&group)
+    }
+
     pub fn all(&self) -> Vec<Arc<LocalShard>> {
         self.shards
             .lock()

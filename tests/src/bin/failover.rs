@@ -275,10 +275,9 @@ async fn main() -> Result<()> {
         while gaps.len() < victim_shards.len() {
             if new_leader_seen.is_none()
                 && let Ok(now) = status(&mut status_client).await
-                && now
-                    .groups
-                    .iter()
-                    .any(|g| g.stream == STREAM && g.shard_id == shard && g.leader.is_some_and(|l| l != victim))
+                && now.groups.iter().any(|g| {
+                    g.stream == STREAM && g.shard_id == shard && g.leader.is_some_and(|l| l != victim)
+                })
             {
                 new_leader_seen = Some(kill.elapsed() + (kill - before[&shard]));
             }
