@@ -41,8 +41,8 @@ def check(docs):
     config_maps = {c["metadata"]["name"]: c for c in by_kind(docs, "ConfigMap")}
     replicas = spec.get("replicas", 1)
 
-    if replicas < 3 or replicas % 2 == 0:
-        errors.append(f"replicas must be odd and at least 3, not {replicas}")
+    if replicas < 3:
+        errors.append(f"replicas must be at least 3, not {replicas}")
     if spec.get("podManagementPolicy") != "Parallel":
         errors.append("podManagementPolicy must be Parallel: OrderedReady deadlocks the first start")
     if any(labels.get(k) != v for k, v in spec["selector"]["matchLabels"].items()):
@@ -91,9 +91,12 @@ def check(docs):
     if container.get("readinessProbe", {}).get("httpGet", {}).get("path") != "/readyz":
         errors.append("readinessProbe must be /readyz")
 
+    # The first STRAIT_CLUSTER_SIZE pods form the cluster; pods beyond it join it.
     size = env_value(container, "STRAIT_CLUSTER_SIZE", config_maps)
-    if size is None or int(size) != replicas:
-        errors.append(f"STRAIT_CLUSTER_SIZE ({size}) must equal replicas ({replicas})")
+    if size is None or int(size) < 3 or int(size) % 2 == 0:
+        errors.append(f"STRAIT_CLUSTER_SIZE ({size}) must be odd and at least 3")
+    elif int(size) > replicas:
+        errors.append(f"STRAIT_CLUSTER_SIZE ({size}) must not exceed replicas ({replicas})")
     template = env_value(container, "STRAIT_PEER_ADDRESS_TEMPLATE", config_maps)
     if template is None or "{ordinal}" not in template:
         errors.append("STRAIT_PEER_ADDRESS_TEMPLATE must contain {ordinal}")

@@ -289,13 +289,21 @@ pub struct ServeArgs {
     )]
     pub initial_cluster: Option<parse::InitialCluster>,
 
-    /// The address of a member of a running cluster to join, for a node added after the
-    /// cluster was formed. The node asks that member to admit it under its --node-id
-    /// (unique, never used before in this cluster) and --advertise address; the cluster
-    /// then moves replicas and leaderships onto it until the load is even. Do not give
-    /// --initial-cluster with --join. On restarts, keep the flag: asking again is harmless.
-    #[arg(long, env = "STRAIT_JOIN", value_parser = parse::host_port, value_name = "HOST:PORT")]
-    pub join: Option<String>,
+    /// Members of a running cluster to join, for a node added after the cluster was
+    /// formed, separated by commas. The node asks them in turn to admit it under its
+    /// --node-id (unique, never used before in this cluster) and --advertise address; the
+    /// cluster then moves replicas and leaderships onto it until the load is even. Do not
+    /// give --initial-cluster with --join. On restarts, keep the flag: asking again is
+    /// harmless. In a StatefulSet (--cluster-size), pods beyond the initial size join by
+    /// themselves.
+    #[arg(
+        long,
+        env = "STRAIT_JOIN",
+        value_parser = parse::host_port,
+        value_delimiter = ',',
+        value_name = "HOST:PORT[,HOST:PORT...]"
+    )]
+    pub join: Option<Vec<String>>,
 
     /// How long a member may go without answering the control-plane leader before it is
     /// considered down and its replicas are re-created on the other nodes (from the
@@ -326,11 +334,11 @@ pub struct ServeArgs {
     #[arg(long, env = "STRAIT_RAFT_HEARTBEAT_MS", hide = true, value_name = "MS")]
     pub raft_heartbeat_ms: Option<u64>,
 
-    /// The shortest Raft election timeout in milliseconds. The default is 200.
+    /// The shortest Raft election timeout in milliseconds. The default is 150.
     #[arg(long, env = "STRAIT_RAFT_ELECTION_MIN_MS", hide = true, value_name = "MS")]
     pub raft_election_min_ms: Option<u64>,
 
-    /// The longest Raft election timeout in milliseconds. The default is 350.
+    /// The longest Raft election timeout in milliseconds. The default is 300.
     #[arg(long, env = "STRAIT_RAFT_ELECTION_MAX_MS", hide = true, value_name = "MS")]
     pub raft_election_max_ms: Option<u64>,
 

@@ -108,7 +108,7 @@ pub struct ServeSettings {
     pub advertise: String,
     pub data_dir: PathBuf,
     pub initial_cluster: BTreeMap<u64, String>,
-    pub join: Option<String>,
+    pub join: Option<Vec<String>>,
     pub down_after: Option<std::time::Duration>,
     pub account_id: String,
     pub replication_factor: usize,
@@ -203,8 +203,12 @@ pub fn resolve(
     };
     let join = match (&args.join, &file.join) {
         (Some(join), _) => Some(join.clone()),
-        (None, Some(join)) => Some(checked("join", join)?),
-        (None, None) => None,
+        (None, Some(join)) => Some(
+            join.split(',')
+                .map(|seed| checked("join", seed.trim()))
+                .collect::<anyhow::Result<Vec<String>>>()?,
+        ),
+        (None, None) => stateful.as_ref().and_then(|s| s.join.clone()),
     };
     let kinesis_tls = match (
         args.kinesis_tls_cert.as_ref().or(file.kinesis_tls_cert.as_ref()),
@@ -540,14 +544,15 @@ mod tests {
             Some(std::time::Duration::from_secs(60))
         );
 
-        // One without the other, and an ordinal past the size, are refused.
+        // One without the other is refused.
         let error = resolve(&serve_args(&["--cluster-size", "3"]), None, &ServeFile::default())
             .expect_err("no template");
         assert!(
             error.to_string().contains("needs --peer-address-template"),
             "{error}"
         );
-        let error = resolve(
+        // A pod past the initial size joins through the initial members.
+        let settings = resolve(
             &serve_args(&[
                 "--cluster-size",
                 "3",
@@ -559,8 +564,11 @@ mod tests {
             None,
             &ServeFile::default(),
         )
-        .expect_err("ordinal 3 of 3");
-        assert!(error.to_string().contains("--cluster-size is 3"), "{error}");
+        .expect("valid");
+        assert!(settings.initial_cluster.is_empty());
+        assert_eq!(settings.join.as_ref().map(Vec::len), Some(3));
+        assert_eq!(settings.advertise, "strait-3.strait-peers:7001");
+        settings.node_config().expect("consistent");
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! stable DNS name through a headless Service. With `--cluster-size N` and
 //! `--peer-address-template` (`strait-{ordinal}.strait-peers.default.svc.cluster.local:7001`)
 //! every pod runs the same command line: its node id is its ordinal plus one, the initial
-//! cluster lists the N addresses the template gives, and it advertises its own.
+//! cluster lists the N addresses the template gives, and it advertises its own. A pod
+//! whose ordinal is N or more (the StatefulSet was scaled up) is not an initial member: it
+//! joins the running cluster through the initial members' addresses.
 //!
 //! The names need not resolve yet when a node starts (pods come up in any order): peers
 //! are dialed by name, and a name that does not resolve is retried like a refused
@@ -25,8 +27,12 @@ pub struct StatefulIdentity {
     pub node_id: u64,
     /// The address the template gives this node.
     pub advertise: String,
-    /// Node `ordinal + 1` at the template's address for `ordinal`, for every ordinal.
+    /// Node `ordinal + 1` at the template's address for `ordinal`, for every ordinal
+    /// below the cluster size; empty for a node beyond it.
     pub initial_cluster: BTreeMap<u64, String>,
+    /// For a node beyond the initial size: the initial members' addresses, to ask for
+    /// admission.
+    pub join: Option<Vec<String>>,
 }
 
 /// Derives the identity from the cluster size and the peer address template. The node id
@@ -51,21 +57,23 @@ pub fn stateful_identity(
             ordinal_of(&hostname)?
         }
     };
-    if ordinal >= cluster_size {
-        bail!(
-            "this is node {} (ordinal {ordinal}), but --cluster-size is {cluster_size}: \
-             ordinals run from 0 to {}; nodes beyond the initial size join with --join",
-            ordinal + 1,
-            cluster_size - 1
-        );
-    }
-    let initial_cluster = (0..cluster_size)
+    let members = (0..cluster_size)
         .map(|ordinal| Ok((ordinal + 1, peer_address(template, ordinal)?)))
         .collect::<anyhow::Result<BTreeMap<u64, String>>>()?;
+    let advertise = peer_address(template, ordinal)?;
+    if ordinal >= cluster_size {
+        return Ok(StatefulIdentity {
+            node_id: ordinal + 1,
+            advertise,
+            initial_cluster: BTreeMap::new(),
+            join: Some(members.into_values().collect()),
+        });
+    }
     Ok(StatefulIdentity {
         node_id: ordinal + 1,
-        advertise: initial_cluster[&(ordinal + 1)].clone(),
-        initial_cluster,
+        advertise,
+        initial_cluster: members,
+        join: None,
     })
 }
 
@@ -193,9 +201,24 @@ mod tests {
     }
 
     #[test]
+    fn a_pod_beyond_the_initial_size_joins_through_the_initial_members() {
+        let identity = stateful_identity(3, TEMPLATE, None, host("strait-3")).unwrap();
+        assert_eq!(identity.node_id, 4);
+        assert_eq!(
+            identity.advertise,
+            "strait-3.strait-peers.default.svc.cluster.local:7001"
+        );
+        assert!(identity.initial_cluster.is_empty());
+        assert_eq!(
+            identity.join.unwrap(),
+            (0..3)
+                .map(|o| format!("strait-{o}.strait-peers.default.svc.cluster.local:7001"))
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
     fn inconsistent_settings_are_refused_with_the_reason() {
-        let error = stateful_identity(3, TEMPLATE, None, host("strait-3")).unwrap_err();
-        assert!(error.to_string().contains("--cluster-size is 3"), "{error}");
         let error = stateful_identity(3, "strait.peers:7001", None, host("strait-0")).unwrap_err();
         assert!(
             error.to_string().contains("does not contain {ordinal}"),

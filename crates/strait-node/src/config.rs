@@ -45,9 +45,9 @@ pub struct NodeConfig {
     /// A member that has not answered the control leader for this long is down: its
     /// replicas are replaced on other nodes.
     pub down_after: std::time::Duration,
-    /// A member to ask for admission when this node is not an initial member (`--join`).
-    /// Its initial cluster is then empty; the metadata tells it the members.
-    pub join: Option<String>,
+    /// Members to ask for admission, in turn, when this node is not an initial member
+    /// (`--join`). Its initial cluster is then empty; the metadata tells it the members.
+    pub join: Option<Vec<String>>,
     /// A PEM certificate chain and private key: with them the Kinesis API is served over
     /// HTTPS (ALPN `h2`, `http/1.1`), without them over cleartext HTTP.
     pub kinesis_tls: Option<(PathBuf, PathBuf)>,

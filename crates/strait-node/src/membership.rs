@@ -329,23 +329,31 @@ impl MembershipKeeper {
     }
 }
 
-/// Asks the member at `seed` to admit this node, retrying until it is admitted, refused
-/// for good (an id taken or removed), or the node stops. Admission is idempotent, so a
-/// restarted node asks again harmlessly.
+/// Asks the members at `seeds`, in turn, to admit this node, retrying until it is
+/// admitted, refused for good (an id taken or removed), or the node stops. Admission is
+/// idempotent, so a restarted node asks again harmlessly.
 pub async fn join(
-    seed: String,
+    seeds: Vec<String>,
     node_id: u64,
     advertise: String,
     dialer: Arc<dyn strait_raft::network::Dialer>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let seed = seed
-        .trim_start_matches("http://")
-        .trim_start_matches("https://")
-        .trim_end_matches('/')
-        .to_string();
+    let seeds: Vec<String> = seeds
+        .iter()
+        .map(|seed| {
+            seed.trim_start_matches("http://")
+                .trim_start_matches("https://")
+                .trim_end_matches('/')
+                .to_string()
+        })
+        .collect();
     let mut backoff = Duration::from_millis(200);
-    loop {
+    for attempt in 0usize.. {
+        let Some(seed) = seeds.get(attempt % seeds.len().max(1)).cloned() else {
+            tracing::error!("no member to join through");
+            return;
+        };
         let attempt = async {
             let channel = dialer.dial(&seed).map_err(|e| e.to_string())?;
             let mut client = NodeInternalClient::new(channel);

@@ -282,9 +282,9 @@ where
         ),
         stop_rx.clone(),
     ));
-    let joiner = config.join.clone().map(|seed| {
+    let joiner = config.join.clone().map(|seeds| {
         tokio::spawn(crate::membership::join(
-            seed,
+            seeds,
             node_id,
             config.advertise.clone(),
             environment.dialer.clone(),

@@ -52,7 +52,7 @@ const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(25);
 /// soon as the replica learns of another leader, so the cap only bounds how late a node
 /// without one (or whose replica hears of no new leader) asks again: an election takes a
 /// few hundred milliseconds, and a retry costs one refused connect or NotLeader answer.
-const MAX_RETRY_PAUSE: Duration = Duration::from_millis(100);
+const MAX_RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 /// Where an append of one batch ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,12 +5,13 @@
 //! which the follower refuses (pre-)votes, and a follower campaigns only once the lease
 //! and then its own random election timeout (`election_min_ms..election_max_ms`) have
 //! passed. A dead leader is so replaced `election_max_ms + rand(election_min_ms,
-//! election_max_ms)` after its last message: 550–700 ms with the defaults, so writes
-//! resume within a second. The heartbeat (every 100 ms, several per lease) keeps a healthy
-//! leader's followers from campaigning even when a loaded machine delays a few, and
-//! heartbeats to a peer are coalesced across groups, so their cost grows with groups only
-//! in per-group work, not in calls. Pre-vote keeps a node that was cut off from disrupting
-//! a healthy leader when it returns.
+//! election_max_ms)` after its last message: 450–600 ms with the defaults, so writes
+//! resume within a second even when two followers split the first vote and campaign
+//! again. A heartbeat every 100 ms (three per lease, four and a half before anyone
+//! campaigns) keeps a healthy leader's followers quiet even when a loaded machine delays
+//! a few; heartbeats to a peer are coalesced across groups, so their cost grows with
+//! groups only in per-group work, not in calls. Pre-vote keeps a node that was cut off
+//! from disrupting a healthy leader when it returns.
 
 use std::sync::Arc;
 
@@ -33,8 +34,8 @@ impl Default for RaftTuning {
     fn default() -> Self {
         Self {
             heartbeat_ms: 100,
-            election_min_ms: 200,
-            election_max_ms: 350,
+            election_min_ms: 150,
+            election_max_ms: 300,
             snapshot_every_entries: 20_000,
             keep_entries_behind_snapshot: 5_000,
         }

@@ -150,7 +150,7 @@ async fn status(client: &mut StreamServiceClient<Channel>) -> Result<pb::Cluster
         .into_inner())
 }
 
-/// The shard groups of the stream, by shard id, with their leader as `via` sees it;
+/// The shard groups of the stream, by shard id, with their leader as the node behind `client` sees it;
 /// waits until every one has a leader.
 async fn leaders(client: &mut StreamServiceClient<Channel>) -> Result<BTreeMap<String, u64>> {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -165,6 +165,25 @@ async fn leaders(client: &mut StreamServiceClient<Channel>) -> Result<BTreeMap<S
         }
         if Instant::now() > deadline {
             bail!("shard groups without a leader after 30 s: {:?}", status.groups);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The leaders every node names alike: just after a restart one node's view may lag,
+/// and a round aimed at a node that no longer leads would measure nothing.
+async fn agreed_leaders(clients: &[StreamServiceClient<Channel>]) -> Result<BTreeMap<String, u64>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut views = Vec::new();
+        for client in clients {
+            views.push(leaders(&mut client.clone()).await?);
+        }
+        if views.windows(2).all(|w| w[0] == w[1]) {
+            return Ok(views.swap_remove(0));
+        }
+        if Instant::now() > deadline {
+            bail!("nodes disagree on the shard leaders after 30 s: {views:?}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -234,8 +253,7 @@ async fn main() -> Result<()> {
     let mut chosen_gaps = Vec::new();
     let mut worst_gaps = Vec::new();
     for round in 0..args.kills {
-        let via = writer.load(Ordering::Relaxed);
-        let led = leaders(&mut clients[via].clone()).await?;
+        let led = agreed_leaders(&clients).await?;
         let (shard, victim) = led
             .iter()
             .nth(round % SHARDS as usize)

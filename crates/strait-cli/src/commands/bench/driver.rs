@@ -39,7 +39,8 @@ pub enum Start {
 #[derive(Clone)]
 pub enum Driver {
     Grpc(StraitClient),
-    Kinesis(KinesisHttp),
+    /// Boxed: the HTTP client is large, and drivers are cloned into every worker.
+    Kinesis(Box<KinesisHttp>),
 }
 
 impl Driver {
@@ -52,7 +53,7 @@ impl Driver {
             Api::Kinesis => {
                 let region = namespace(global)?.region;
                 KinesisHttp::new(&common.kinesis_endpoint, region.as_str(), common.request_deadline)
-                    .map(Driver::Kinesis)
+                    .map(|http| Driver::Kinesis(Box::new(http)))
                     .map_err(|message| usage(format!("--kinesis-endpoint: {message}")))
             }
         }
