@@ -41,6 +41,7 @@ use strait_raft::{Clock, GroupId, LogStore, SystemClock};
 use strait_storage::{Flusher, KvEngine, SledEngine};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
+use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::server::Connected;
 
@@ -109,7 +110,17 @@ pub async fn serve(
             address: config.listen.to_string(),
             source,
         })?;
-    serve_with(config, environment, TcpListenerStream::new(listener), shutdown).await
+    // tonic's own `tcp_nodelay` applies only to listeners it binds itself: connections
+    // accepted here get it set explicitly. Without it, a response larger than one segment
+    // waits for the peer's delayed ACK (about 40 ms) before its tail is sent.
+    let incoming = TcpListenerStream::new(listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "cannot disable Nagle's algorithm on a connection");
+            }
+        })
+    });
+    serve_with(config, environment, incoming, shutdown).await
 }
 
 /// Runs a node in `environment`, accepting connections from `incoming`, until
