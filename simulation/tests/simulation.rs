@@ -113,3 +113,14 @@ fn splits_and_merges_under_faults_keep_every_acknowledged_record() {
     assert!(outcome.passed(), "{}", describe(&outcome));
     assert!(outcome.history.reshards > 0, "{}", describe(&outcome));
 }
+
+/// Seed 116 starts a split through a node whose clock is 57 s ahead, and the request is
+/// cut off: the control leader must finish it within seconds (timed on its own clock from
+/// when it saw the reshard), so the stream accepts the seed's second split before the end.
+#[test]
+fn a_reshard_cut_off_on_a_node_with_a_fast_clock_is_finished_in_time() {
+    let outcome = run(RunOptions::new(116));
+    assert!(outcome.passed(), "{}", describe(&outcome));
+    assert!(outcome.history.clock_jumps > 0, "{}", describe(&outcome));
+    assert!(outcome.history.reshards >= 2, "{}", describe(&outcome));
+}

@@ -446,7 +446,7 @@ mod tests {
         let file = ServeFile::parse(
             "node_id = 2\nlisten = \"127.0.0.1:7102\"\ndata_dir = \"/from/file\"\n\
              initial_cluster = \"1=127.0.0.1:7101,2=127.0.0.1:7102\"\n\
-             replication_factor = 2\nraft_heartbeat_ms = 100\n",
+             replication_factor = 2\nraft_heartbeat_ms = 50\n",
         )
         .expect("valid");
 
@@ -456,8 +456,8 @@ mod tests {
         assert_eq!(settings.advertise, "127.0.0.1:7102");
         assert_eq!(settings.data_dir, PathBuf::from("/from/file"));
         assert_eq!(settings.replication_factor, 2);
-        assert_eq!(settings.raft.heartbeat_ms, 100);
-        assert_eq!(settings.raft.election_min_ms, 1000);
+        assert_eq!(settings.raft.heartbeat_ms, 50);
+        assert_eq!(settings.raft.election_min_ms, RaftTuning::default().election_min_ms);
         settings.node_config().expect("consistent");
 
         // Flags beat the file.

@@ -7,11 +7,13 @@
 //! resumes. Repeating a step is harmless (bootstrap is refused once done; activation of
 //! an ACTIVE stream changes nothing).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use strait_control::{ControlCommand, NodeInfo, StreamKey};
 use strait_core::StreamStatus;
+use tokio::time::Instant;
 
 use crate::control::ControlHandle;
 use crate::membership::MembershipKeeper;
@@ -20,8 +22,49 @@ use crate::status::ClusterStatusProbe;
 
 /// How often the leader looks for work.
 const INTERVAL: Duration = Duration::from_millis(100);
-/// A reshard older than this is assumed abandoned by its initiator and finished here.
-const STALLED_RESHARD_MS: u64 = 3_000;
+/// A reshard this leader has seen in flight for this long is assumed abandoned by its
+/// initiator and finished here.
+const STALLED_RESHARD: Duration = Duration::from_secs(3);
+
+/// Times how long each reshard has been in flight, as this control leader observed it.
+///
+/// The intent's recorded start is the initiating node's wall clock, which may be far from
+/// the leader's (a clock 57 s ahead made a reshard look as if it started in the future,
+/// so it was not finished for about a minute). Timing from when this node first saw the
+/// intent, on its own monotonic clock, needs no agreement between two nodes' clocks; a
+/// new leader starts timing afresh, which delays finishing by at most one threshold.
+#[derive(Debug, Default)]
+struct StallTimer {
+    first_seen: BTreeMap<(StreamKey, u64), Instant>,
+}
+
+impl StallTimer {
+    /// Records the reshards in flight at `now` and returns those first seen at least
+    /// `threshold` earlier. Intents no longer in flight are forgotten.
+    fn stalled(
+        &mut self,
+        in_flight: impl IntoIterator<Item = (StreamKey, u64)>,
+        now: Instant,
+        threshold: Duration,
+    ) -> Vec<(StreamKey, u64)> {
+        let mut seen = BTreeMap::new();
+        for intent in in_flight {
+            let since = self.first_seen.get(&intent).copied().unwrap_or(now);
+            seen.insert(intent, since);
+        }
+        self.first_seen = seen;
+        self.first_seen
+            .iter()
+            .filter(|(_, since)| now.saturating_duration_since(**since) >= threshold)
+            .map(|(intent, _)| intent.clone())
+            .collect()
+    }
+
+    /// Forgets every intent: this node no longer leads, so its observations stop.
+    fn clear(&mut self) {
+        self.first_seen.clear();
+    }
+}
 
 /// Runs until `shutdown` fires.
 pub async fn run(
@@ -33,6 +76,7 @@ pub async fn run(
     mut keeper: MembershipKeeper,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    let mut stall_timer = StallTimer::default();
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
@@ -41,6 +85,7 @@ pub async fn run(
         let view = control.view();
         keeper.pass(&view, &probe).await;
         if !control.raft().is_leader() {
+            stall_timer.clear();
             continue;
         }
         if !view.state.bootstrapped {
@@ -55,16 +100,12 @@ pub async fn run(
             continue;
         }
         // A reshard whose initiating node went away is finished here.
-        let now_ms = operations.clock().now_ms();
-        let stalled: Vec<(StreamKey, u64)> = view
+        let in_flight = view
             .state
             .streams
             .values()
-            .filter_map(|s| s.reshard.as_ref().map(|r| (s.key.clone(), r.id, r.started_at_ms)))
-            .filter(|(_, _, started)| now_ms.saturating_sub(*started) > STALLED_RESHARD_MS)
-            .map(|(key, id, _)| (key, id))
-            .collect();
-        for (key, intent) in stalled {
+            .filter_map(|s| s.reshard.as_ref().map(|r| (s.key.clone(), r.id)));
+        for (key, intent) in stall_timer.stalled(in_flight, Instant::now(), STALLED_RESHARD) {
             match crate::reshard::finish(&operations, &key, intent).await {
                 Ok(()) => tracing::info!(stream = %key.name, intent, "stalled reshard finished"),
                 Err(e) => {
@@ -103,5 +144,59 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> StreamKey {
+        StreamKey {
+            namespace: strait_core::Namespace::default(),
+            name: name.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_reshard_is_stalled_only_once_seen_in_flight_for_the_threshold() {
+        let mut timer = StallTimer::default();
+        let start = Instant::now();
+        let threshold = Duration::from_secs(3);
+        let intent = (key("s"), 7);
+        assert!(timer.stalled([intent.clone()], start, threshold).is_empty());
+        assert!(
+            timer
+                .stalled([intent.clone()], start + Duration::from_millis(2_900), threshold)
+                .is_empty()
+        );
+        assert_eq!(
+            timer.stalled([intent.clone()], start + threshold, threshold),
+            vec![intent]
+        );
+    }
+
+    #[test]
+    fn a_finished_reshard_is_forgotten_and_a_new_leader_times_afresh() {
+        let mut timer = StallTimer::default();
+        let start = Instant::now();
+        let threshold = Duration::from_secs(3);
+        let first = (key("s"), 1);
+        let second = (key("s"), 2);
+        timer.stalled([first.clone()], start, threshold);
+        // The first finished and a second began.
+        timer.stalled([second.clone()], start + Duration::from_secs(2), threshold);
+        assert!(
+            timer
+                .stalled([first.clone()], start + Duration::from_secs(4), threshold)
+                .is_empty(),
+            "an intent seen again is timed from its new sighting"
+        );
+        timer.clear();
+        assert!(
+            timer
+                .stalled([first], start + Duration::from_secs(10), threshold)
+                .is_empty()
+        );
     }
 }

@@ -150,8 +150,8 @@ async fn status(client: &mut StreamServiceClient<Channel>) -> Result<pb::Cluster
         .into_inner())
 }
 
-/// The shard groups of the stream, by shard id, with their leader as the node behind `client` sees it;
-/// waits until every one has a leader.
+/// The shard groups of the stream, by shard id, with their leader as the node behind
+/// `client` sees it; waits until every one has a leader.
 async fn leaders(client: &mut StreamServiceClient<Channel>) -> Result<BTreeMap<String, u64>> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
