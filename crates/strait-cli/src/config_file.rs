@@ -457,7 +457,10 @@ mod tests {
         assert_eq!(settings.data_dir, PathBuf::from("/from/file"));
         assert_eq!(settings.replication_factor, 2);
         assert_eq!(settings.raft.heartbeat_ms, 50);
-        assert_eq!(settings.raft.election_min_ms, RaftTuning::default().election_min_ms);
+        assert_eq!(
+            settings.raft.election_min_ms,
+            RaftTuning::default().election_min_ms
+        );
         settings.node_config().expect("consistent");
 
         // Flags beat the file.
