@@ -354,9 +354,6 @@ where
         kept += 1;
     }
     rpc.entries.truncate(kept);
-    let last_sent = rpc
-        .entries
-        .last()
-        .map(|entry| openraft::entry::RaftEntry::log_id(entry));
+    let last_sent = rpc.entries.last().map(openraft::entry::RaftEntry::log_id);
     Ok((encode(&rpc)?, last_sent))
 }
