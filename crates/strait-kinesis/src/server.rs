@@ -495,6 +495,12 @@ mod tests {
             .oneshot(request)
             .await
             .expect("infallible");
+        assert!(response.headers().contains_key("x-amzn-RequestId"));
+        read_response(response).await
+    }
+
+    /// A response's status, content type and body.
+    async fn read_response(response: Response) -> (u16, String, Vec<u8>) {
         let status = response.status().as_u16();
         let content_type = response
             .headers()
@@ -502,7 +508,6 @@ mod tests {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        assert!(response.headers().contains_key("x-amzn-RequestId"));
         let body = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .expect("a body");
@@ -543,16 +548,7 @@ mod tests {
             .oneshot(Request::get(path).body(Body::empty()).expect("a valid request"))
             .await
             .expect("infallible");
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("a body");
+        let (status, content_type, body) = read_response(response).await;
         (status, content_type, String::from_utf8_lossy(&body).into_owned())
     }
 
