@@ -18,6 +18,21 @@ pub struct ReadBack {
     pub data: Vec<u8>,
 }
 
+/// A record a producer of the load tests had acknowledged: its key and counter, and where
+/// the acknowledgement said it was stored.
+#[derive(Debug, Clone)]
+pub struct Acked {
+    pub key: usize,
+    pub counter: usize,
+    pub shard_id: String,
+    pub sequence_number: String,
+}
+
+/// The bytes the load tests write for a key's `counter`-th record.
+pub fn data(key: usize, counter: usize) -> Vec<u8> {
+    format!("key-{key}:{counter:06}").into_bytes()
+}
+
 /// Reads every shard of `stream` from TRIM_HORIZON until each is caught up.
 pub async fn read_all(client: &mut StreamServiceClient<Channel>, stream: &str) -> Result<Vec<ReadBack>> {
     let shards = client

@@ -15,24 +15,11 @@ use strait_proto::v1::{self as pb};
 use strait_tests::{ClusterOptions, TestCluster};
 use tokio::sync::Mutex;
 
-use crate::support::{assert_sequence_numbers_increase, read_all, replica_records};
+use crate::support::{Acked, assert_sequence_numbers_increase, data, read_all, replica_records};
 
 const KEYS: usize = 16;
 const RECORDS: usize = 20_000;
 const BATCH: usize = 50;
-
-/// An acknowledged record.
-#[derive(Debug, Clone)]
-struct Acked {
-    key: usize,
-    counter: usize,
-    shard_id: String,
-    sequence_number: String,
-}
-
-fn data(key: usize, counter: usize) -> Vec<u8> {
-    format!("key-{key}:{counter:06}").into_bytes()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_loses_no_acknowledged_record() -> Result<()> {

@@ -18,24 +18,11 @@ use strait_proto::v1::{self as pb};
 use strait_tests::{ClusterOptions, TestCluster};
 use tonic::transport::Channel;
 
-use crate::support::{assert_sequence_numbers_increase, read_all, replica_records};
+use crate::support::{Acked, assert_sequence_numbers_increase, data, read_all, replica_records};
 
 const KEYS: usize = 6;
 const BATCH: usize = 10;
 const STREAM: &str = "members";
-
-/// An acknowledged record.
-#[derive(Debug, Clone)]
-struct Acked {
-    key: usize,
-    counter: usize,
-    shard_id: String,
-    sequence_number: String,
-}
-
-fn data(key: usize, counter: usize) -> Vec<u8> {
-    format!("key-{key}:{counter:06}").into_bytes()
-}
 
 /// Writes batches for one key through `client` until `stop`, retrying a batch (with the
 /// same producer sequence, so a retry is never stored twice) until it is acknowledged.
