@@ -233,7 +233,13 @@ impl ShardStateMachine {
         batch: &mut WriteBatch,
     ) -> io::Result<ShardReply> {
         let append = match command {
-            ShardCommand::Trim { before_ms } => return self.trim(*before_ms, batch),
+            ShardCommand::Trim { before_ms } => {
+                // The trim finds its cut in the engine's arrival index: write the facts
+                // of the entries applied before it in this call first, or a record that
+                // has just arrived looks as if nothing had arrived since the cut.
+                self.engine.write(std::mem::take(batch))?;
+                return self.trim(*before_ms, batch);
+            }
             ShardCommand::Seal => {
                 let seal = *self.meta.sealed_at.get_or_insert(index);
                 return Ok(ShardReply::Sealed { next_index: seal });
@@ -740,19 +746,28 @@ mod tests {
         }
 
         async fn apply(&mut self, command: ShardCommand) {
-            let entry: Entry<LeaderId<u64, u64>, _> = Entry {
-                log_id: LogId::new(LeaderId { term: 1, node_id: 1 }, self.next_index),
-                payload: EntryPayload::Normal(command),
-            };
-            self.next_index += 1;
+            self.apply_together(vec![command]).await;
+        }
+
+        /// Applies `commands` as consecutive entries in one `apply` call, as openraft
+        /// does with entries committed together.
+        async fn apply_together(&mut self, commands: Vec<ShardCommand>) {
+            let mut entries = Vec::new();
             let mut batch = WriteBatch::new();
-            batch.put(
-                keys::log(1, entry.log_id.index),
-                codec::encode_stored(&entry).unwrap(),
-            );
+            for command in commands {
+                let entry: Entry<LeaderId<u64, u64>, _> = Entry {
+                    log_id: LogId::new(LeaderId { term: 1, node_id: 1 }, self.next_index),
+                    payload: EntryPayload::Normal(command),
+                };
+                self.next_index += 1;
+                batch.put(
+                    keys::log(1, entry.log_id.index),
+                    codec::encode_stored(&entry).unwrap(),
+                );
+                entries.push(Ok((entry, None)));
+            }
             self.engine.write(batch).unwrap();
-            let stream = futures::stream::iter(vec![Ok((entry, None))]);
-            self.sm.apply(stream).await.unwrap();
+            self.sm.apply(futures::stream::iter(entries)).await.unwrap();
         }
 
         fn reader(&self) -> ShardReader {
@@ -916,6 +931,22 @@ mod tests {
         assert_eq!(h.read_all().len(), 1);
         h.apply(ShardCommand::Trim { before_ms: 1_000 }).await;
         assert!(h.read_all().is_empty());
+    }
+
+    /// A trim committed right after an append, and applied in the same call, must see
+    /// that append's arrival-index key: the cut is found in the engine, not in the facts
+    /// the call has yet to write.
+    #[tokio::test]
+    async fn a_trim_applied_with_the_append_before_it_keeps_the_append() {
+        let mut h = Harness::new();
+        h.apply_together(vec![
+            append(1_000, &[(1, 1, &["fresh"])]),
+            ShardCommand::Trim { before_ms: 500 },
+        ])
+        .await;
+        let data: Vec<String> = h.read_all().into_iter().map(|r| r.1).collect();
+        assert_eq!(data, vec!["fresh"], "a record newer than the cut is not expired");
+        assert_eq!(h.reader().trim_horizon(), RecordPosition::new(1, 0));
     }
 
     #[tokio::test]
