@@ -23,7 +23,7 @@ use strait_proto::internal::{
 use strait_raft::GroupId;
 use strait_raft::network::{MAX_MESSAGE_BYTES, PeerRouter};
 use strait_raft::shard::records::ReadRecord;
-use strait_raft::shard::{AppendError, BatchOutcome, ProducerBatch, ShardTip};
+use strait_raft::shard::{AppendError, BatchOutcome, ProducerBatch, SealedLookup, ShardTip};
 use tonic::transport::Channel;
 
 use crate::shards::ShardHost;
@@ -338,7 +338,8 @@ impl ShardAccess {
     }
 
     /// Where a (sealed) shard group committed a producer's batch, asking its replicas in
-    /// read order.
+    /// read order. Only a replica that has applied the seal may say the batch is absent;
+    /// one that has not is skipped.
     pub async fn committed_batch(
         &self,
         meta: &GroupMeta,
@@ -351,10 +352,18 @@ impl ShardAccess {
             if target == self.node_id
                 && let Some(local) = self.host.get(group)
             {
-                return local
-                    .reader
-                    .committed_batch(producer, sequence)
-                    .map_err(|e| StraitError::internal(e.to_string()));
+                match local.reader.committed_batch(producer, sequence) {
+                    Ok(SealedLookup::Committed(batch)) => return Ok(Some(batch)),
+                    Ok(SealedLookup::Absent) => return Ok(None),
+                    Ok(SealedLookup::NotSealedHere) => {
+                        last = StraitError::unavailable(format!(
+                            "the local replica of group {} has not applied its seal yet",
+                            meta.id
+                        ));
+                        continue;
+                    }
+                    Err(e) => return Err(StraitError::internal(e.to_string())),
+                }
             }
             match self.client(target) {
                 Ok(mut client) => {

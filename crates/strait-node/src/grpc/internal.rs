@@ -8,13 +8,13 @@ use strait_proto::internal::node_internal_server::NodeInternal;
 use strait_proto::internal::{
     AppendRecordsRequest, AppendRecordsResponse, CommittedBatchRequest, CommittedBatchResponse,
     ControlProposal, ControlProposalResult, ControlReadIndexRequest, ControlReadIndexResponse,
-    FindTimestampRequest, FindTimestampResponse, GroupLeader, GroupLeadersRequest, GroupLeadersResponse,
-    JoinRequest, JoinResponse, ReadRecordsRequest, ReadRecordsResponse, SealShardRequest, SealShardResponse,
-    ShardTip, ShardTipRequest, StoredRecord, TransferLeaderRequest, TransferLeaderResponse,
+    FindTimestampRequest, FindTimestampResponse, GroupLeadersRequest, GroupLeadersResponse, JoinRequest,
+    JoinResponse, ReadRecordsRequest, ReadRecordsResponse, SealShardRequest, SealShardResponse, ShardTip,
+    ShardTipRequest, StoredRecord, TransferLeaderRequest, TransferLeaderResponse,
 };
 use strait_raft::GroupId;
 use strait_raft::codec;
-use strait_raft::shard::{AppendError, BatchOutcome, ProducerBatch, ShardRecord};
+use strait_raft::shard::{AppendError, BatchOutcome, ProducerBatch, SealedLookup, ShardRecord};
 use tonic::{Request, Response, Status};
 
 use super::status::with_type;
@@ -182,13 +182,19 @@ impl NodeInternal for NodeInternalService {
             .committed_batch(request.producer_id, request.producer_sequence)
             .map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(match found {
-            Some(batch) => CommittedBatchResponse {
+            SealedLookup::Committed(batch) => CommittedBatchResponse {
                 found: true,
                 log_index: batch.index,
                 first_offset: batch.first_offset,
                 count: batch.count,
             },
-            None => CommittedBatchResponse::default(),
+            SealedLookup::Absent => CommittedBatchResponse::default(),
+            SealedLookup::NotSealedHere => {
+                return Err(Status::unavailable(format!(
+                    "this replica of group {} has not applied its seal yet",
+                    request.group_id
+                )));
+            }
         }))
     }
 
@@ -242,14 +248,12 @@ impl NodeInternal for NodeInternalService {
         &self,
         request: Request<GroupLeadersRequest>,
     ) -> Result<Response<GroupLeadersResponse>, Status> {
+        let view = self.control.view();
         let groups = request
             .into_inner()
             .group_ids
             .into_iter()
-            .map(|id| GroupLeader {
-                group_id: id,
-                leader: self.host.get(GroupId(id)).and_then(|s| s.leader()),
-            })
+            .map(|id| crate::status::group_leader(&self.host, &view, id))
             .collect();
         Ok(Response::new(GroupLeadersResponse {
             groups,

@@ -15,7 +15,7 @@ pub mod state_machine;
 
 pub use batcher::{AppendError, ShardBatcher, seal};
 pub use command::{AppendBatch, BatchOutcome, ProducerBatch, ShardCommand, ShardRecord, ShardReply};
-pub use records::ShardReader;
+pub use records::{SealedLookup, ShardReader};
 pub use state_machine::{ShardStateMachine, ShardTip};
 
 use openraft_rt_tokio::TokioRuntime;

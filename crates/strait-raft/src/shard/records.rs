@@ -30,6 +30,17 @@ pub struct ReadRecord {
     pub arrival_ms: u64,
 }
 
+/// What a replica of a sealed shard knows of one producer batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedLookup {
+    /// The shard committed it here.
+    Committed(super::state_machine::CommittedBatch),
+    /// The shard never committed it (this replica has applied the seal).
+    Absent,
+    /// This replica has not applied the shard's seal yet, so it cannot tell.
+    NotSealedHere,
+}
+
 /// Reads one shard's records on this replica.
 #[derive(Clone)]
 pub struct ShardReader {
@@ -57,13 +68,21 @@ impl ShardReader {
         self.tip.clone()
     }
 
-    /// Where this shard committed a producer's batch, if it did (within the dedup window).
-    pub fn committed_batch(
-        &self,
-        producer: u64,
-        sequence: u64,
-    ) -> io::Result<Option<super::state_machine::CommittedBatch>> {
-        super::state_machine::committed_batch(self.engine.as_ref(), self.group, producer, sequence)
+    /// Where this sealed shard committed a producer's batch, if it did (within the dedup
+    /// window). Only a replica that has applied the seal knows every batch the shard will
+    /// ever hold, so one that has not answers [`SealedLookup::NotSealedHere`] rather than
+    /// "absent": a lagging follower must not let a retry be committed a second time in a
+    /// child.
+    pub fn committed_batch(&self, producer: u64, sequence: u64) -> io::Result<SealedLookup> {
+        // The tip first: once it shows the seal, every entry before it is applied.
+        let sealed = self.tip().sealed_at.is_some();
+        let found =
+            super::state_machine::committed_batch(self.engine.as_ref(), self.group, producer, sequence)?;
+        Ok(match found {
+            Some(batch) => SealedLookup::Committed(batch),
+            None if sealed => SealedLookup::Absent,
+            None => SealedLookup::NotSealedHere,
+        })
     }
 
     /// The oldest position not expired by a trim.
