@@ -18,6 +18,7 @@ pub mod checker;
 pub mod clock;
 pub mod disk;
 pub mod history;
+pub mod log;
 pub mod nemesis;
 pub mod net;
 pub mod run;

@@ -58,6 +58,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
         )
         .with_writer(std::io::stderr)
+        .with_timer(strait_simulation::log::SimTime)
+        .with_ansi(false)
         .init();
     let Some(scenario) = Scenario::parse(&args.scenario) else {
         eprintln!("unknown scenario {:?}", args.scenario);

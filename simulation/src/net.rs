@@ -1,7 +1,9 @@
 //! gRPC over turmoil's simulated TCP: the node's dialer and its incoming connections.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -9,6 +11,7 @@ use futures::Stream;
 use hyper_util::rt::TokioIo;
 use strait_raft::network::Dialer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
 use tonic::transport::server::Connected;
 use tonic::transport::{Channel, Endpoint, Uri};
 
@@ -18,19 +21,52 @@ pub const PORT: u16 = 7000;
 /// Dials peers through turmoil's network. A lost segment wedges a simulated TCP stream
 /// for good (turmoil does not retransmit), so keep-alives are short: they close a wedged
 /// connection and the next call dials a new one.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SimDialer;
+///
+/// A connect that fails (the peer crashed or is cut off) keeps its local port in turmoil
+/// for the rest of the run, and a host has only 16,384 of them. A real kernel frees the
+/// port, so this is an artefact of the simulator, not a node bug; the dialer keeps it from
+/// ending a long run by waiting [`CONNECT_BACKOFF`] after a failed connect to a peer
+/// before trying that peer again (calls in between fail at once, as a refused connect).
+#[derive(Debug, Default, Clone)]
+pub struct SimDialer {
+    /// Per `host:port`, the instant before which no new connect is attempted.
+    backoff: Arc<Mutex<BTreeMap<String, Instant>>>,
+}
+
+/// How long a peer that refused a connect is left alone.
+const CONNECT_BACKOFF: Duration = Duration::from_millis(250);
+
+impl SimDialer {
+    async fn connect(&self, authority: String) -> io::Result<turmoil::net::TcpStream> {
+        let now = Instant::now();
+        if let Some(until) = self.backoff.lock().expect("dialer lock").get(&authority)
+            && now < *until
+        {
+            return Err(io::Error::new(io::ErrorKind::ConnectionRefused, authority));
+        }
+        let connected = turmoil::net::TcpStream::connect(authority.as_str()).await;
+        let mut backoff = self.backoff.lock().expect("dialer lock");
+        match &connected {
+            Ok(_) => backoff.remove(&authority),
+            Err(_) => backoff.insert(authority, Instant::now() + CONNECT_BACKOFF),
+        };
+        connected
+    }
+}
 
 impl Dialer for SimDialer {
     fn dial(&self, address: &str) -> Result<Channel, tonic::transport::Error> {
+        let dialer = self.clone();
         Ok(
-            endpoint(address)?.connect_with_connector_lazy(tower::service_fn(|uri: Uri| async move {
-                let authority = uri
-                    .authority()
-                    .map(|a| a.to_string())
-                    .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "uri without authority"))?;
-                let stream = turmoil::net::TcpStream::connect(authority).await?;
-                Ok::<_, io::Error>(TokioIo::new(stream))
+            endpoint(address)?.connect_with_connector_lazy(tower::service_fn(move |uri: Uri| {
+                let dialer = dialer.clone();
+                async move {
+                    let authority = uri.authority().map(|a| a.to_string()).ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::InvalidInput, "uri without authority")
+                    })?;
+                    let stream = dialer.connect(authority).await?;
+                    Ok::<_, io::Error>(TokioIo::new(stream))
+                }
             })),
         )
     }

@@ -311,11 +311,12 @@ fn run_here(options: RunOptions) -> Outcome {
                 let environment = NodeEnvironment {
                     engine: Arc::new(disk),
                     engine_flush_blocks: false,
-                    dialer: Arc::new(SimDialer),
+                    dialer: Arc::new(SimDialer::default()),
                     clock: Arc::new(clock),
                     seed,
                     disk_path: None,
                 };
+                crate::log::name_this_host(&config.advertise);
                 serve_with(config, environment, incoming(listener), std::future::pending()).await?;
                 Ok(())
             }

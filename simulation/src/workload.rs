@@ -31,6 +31,7 @@ const BATCH_DEADLINE: Duration = Duration::from_secs(12);
 /// Channels to every node, dialed lazily, dropped after a failure.
 struct Nodes {
     names: Vec<String>,
+    dialer: SimDialer,
     clients: Vec<Option<StreamServiceClient<Channel>>>,
 }
 
@@ -38,15 +39,17 @@ impl Nodes {
     fn new(names: &[String]) -> Self {
         Self {
             names: names.to_vec(),
+            dialer: SimDialer::default(),
             clients: vec![None; names.len()],
         }
     }
 
     fn client(&mut self, index: usize) -> StreamServiceClient<Channel> {
         let name = &self.names[index];
+        let dialer = &self.dialer;
         self.clients[index]
             .get_or_insert_with(|| {
-                let channel = SimDialer
+                let channel = dialer
                     .dial(&format!("{name}:{PORT}"))
                     .expect("infallible: node addresses are well formed");
                 StreamServiceClient::new(channel)
