@@ -33,8 +33,12 @@ use strait_raft::GroupId;
 use crate::control::ControlHandle;
 use crate::shards::{LocalShard, ShardHost};
 
-/// How long a new replica may take to catch up before the step is retried.
+/// How long one step waits for a new replica to catch up. The learner stays in the group
+/// and keeps receiving entries when the wait ends; the next step waits again.
 const CATCH_UP_DEADLINE: Duration = Duration::from_secs(120);
+/// How many entries behind the leader's log a learner may be and count as caught up: about
+/// what is in flight to a follower that keeps up with the writes.
+const CAUGHT_UP_LAG: u64 = 64;
 
 /// Drives the moves of the groups this node leads, one task per moving group.
 pub struct ReplicaMover {
@@ -183,17 +187,19 @@ impl ReplicaMover {
             .map(|n| (n.id, n.address.clone()))
             .collect();
         for &node in desired.difference(&membership.voters) {
-            let address = addresses
-                .get(&node)
-                .ok_or_else(|| format!("node {node} is not a member"))?;
-            tracing::info!(%group, node, "adding a replica as a learner");
-            let added = tokio::time::timeout(
-                CATCH_UP_DEADLINE,
-                shard.raft.add_learner(node, BasicNode::new(address), true),
-            )
-            .await
-            .map_err(|_| format!("node {node} did not catch up within {CATCH_UP_DEADLINE:?}"))?;
-            added.map_err(|e| e.to_string())?;
+            if !membership.nodes.contains(&node) {
+                let address = addresses
+                    .get(&node)
+                    .ok_or_else(|| format!("node {node} is not a member"))?;
+                tracing::info!(%group, node, "adding a replica as a learner");
+                shard
+                    .raft
+                    .add_learner(node, BasicNode::new(address), false)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            wait_until_caught_up(shard, node).await?;
+            tracing::info!(%group, node, "the new replica has caught up");
         }
         tracing::info!(%group, voters = ?desired, "changing the group's voters");
         shard
@@ -202,5 +208,39 @@ impl ReplicaMover {
             .await
             .map_err(|e| e.to_string())?;
         Ok(())
+    }
+}
+
+/// Waits until `node`, a learner of the group this node leads, is at most
+/// [`CAUGHT_UP_LAG`] entries behind the leader. openraft's own blocking `add_learner`
+/// counts a learner as caught up within 5,000 entries, which for a shard of large
+/// entries is gigabytes: the learner would become a voter that cannot yet vote usefully.
+async fn wait_until_caught_up(shard: &LocalShard, node: u64) -> Result<(), String> {
+    let lag = |metrics: &openraft::RaftMetrics<strait_raft::shard::ShardRaftConfig>| {
+        let matched = metrics
+            .replication
+            .as_ref()?
+            .get(&node)?
+            .as_ref()
+            .map_or(0, |log_id| log_id.index);
+        Some(metrics.last_log_index.unwrap_or(0).saturating_sub(matched))
+    };
+    let waited = shard
+        .raft
+        .wait(Some(CATCH_UP_DEADLINE))
+        .metrics(
+            |metrics| lag(metrics).is_some_and(|lag| lag <= CAUGHT_UP_LAG),
+            "new replica caught up",
+        )
+        .await;
+    match waited {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let behind = lag(&shard.raft.metrics().borrow_watched().clone())
+                .map_or_else(|| "an unknown number of".to_string(), |lag| lag.to_string());
+            Err(format!(
+                "node {node} has not caught up ({behind} entries behind): {e}"
+            ))
+        }
     }
 }

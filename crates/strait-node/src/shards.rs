@@ -37,6 +37,22 @@ impl LocalShard {
     pub fn leader(&self) -> Option<u64> {
         self.raft.metrics().borrow_watched().current_leader
     }
+
+    /// The nodes of `placement` that are not voters of the group yet, as its leader sees
+    /// them: new replicas still catching up. Empty on a replica that is not the leader,
+    /// which cannot tell.
+    pub fn catching_up(&self, placement: &[u64]) -> Vec<u64> {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        if !metrics.state.is_leader() {
+            return Vec::new();
+        }
+        let voters: std::collections::BTreeSet<u64> = metrics.membership_config.voter_ids().collect();
+        placement
+            .iter()
+            .copied()
+            .filter(|node| !voters.contains(node))
+            .collect()
+    }
 }
 
 /// Everything the supervisor needs to start groups.

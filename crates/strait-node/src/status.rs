@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::rt::WatchReceiver;
-use strait_proto::internal::GroupLeadersRequest;
+use strait_control::ControlView;
 use strait_proto::internal::node_internal_client::NodeInternalClient;
+use strait_proto::internal::{GroupLeader, GroupLeadersRequest};
 use strait_proto::v1 as pb;
 use strait_raft::GroupId;
 use strait_raft::network::PeerRouter;
@@ -34,6 +35,8 @@ pub struct LeaderSurvey {
     pub reachable: BTreeMap<u64, bool>,
     /// Members that answered that they are shutting down.
     pub shutting_down: BTreeSet<u64>,
+    /// Per group, as its leader answered: placed replicas that are not voters yet.
+    pub catching_up: BTreeMap<u64, Vec<u64>>,
 }
 
 impl LeaderSurvey {
@@ -49,8 +52,25 @@ impl LeaderSurvey {
     }
 }
 
-/// One member's answer: each asked group's leader, and whether it is shutting down.
-type Answer = (BTreeMap<u64, Option<u64>>, bool);
+/// One member's answer: each asked group's leader (and, from a leader, its replicas
+/// still catching up), and whether it is shutting down.
+type Answer = (Vec<GroupLeader>, bool);
+
+/// What this node knows of one group's leadership, as a `GroupLeaders` answer carries it.
+pub fn group_leader(host: &ShardHost, view: &ControlView, group_id: u64) -> GroupLeader {
+    let shard = host.get(GroupId(group_id));
+    let placement = view
+        .state
+        .groups
+        .get(&group_id)
+        .map(|g| g.replicas.as_slice())
+        .unwrap_or(&[]);
+    GroupLeader {
+        group_id,
+        leader: shard.as_ref().and_then(|s| s.leader()),
+        catching_up: shard.map(|s| s.catching_up(placement)).unwrap_or_default(),
+    }
+}
 
 impl ClusterStatusProbe {
     pub fn new(
@@ -72,9 +92,10 @@ impl ClusterStatusProbe {
     /// Leaders of `groups` as `node` sees them, or `None` when it does not answer.
     async fn ask(&self, node: u64, groups: Vec<u64>) -> Option<Answer> {
         if node == self.node_id {
+            let view = self.control.view();
             let leaders = groups
                 .into_iter()
-                .map(|g| (g, self.host.get(GroupId(g)).and_then(|s| s.leader())))
+                .map(|g| group_leader(&self.host, &view, g))
                 .collect();
             return Some((leaders, *self.shutting_down.borrow()));
         }
@@ -84,12 +105,7 @@ impl ClusterStatusProbe {
         match tokio::time::timeout(Duration::from_secs(1), call).await {
             Ok(Ok(response)) => {
                 let response = response.into_inner();
-                let leaders = response
-                    .groups
-                    .into_iter()
-                    .map(|g| (g.group_id, g.leader))
-                    .collect();
-                Some((leaders, response.shutting_down))
+                Some((response.groups, response.shutting_down))
             }
             _ => {
                 self.router.reset(node);
@@ -117,9 +133,12 @@ impl ClusterStatusProbe {
             if shutting_down {
                 survey.shutting_down.insert(node);
             }
-            for (group, leader) in leaders {
-                if let Some(leader) = leader {
-                    survey.leaders.insert(group, Some(leader));
+            for answer in leaders {
+                if let Some(leader) = answer.leader {
+                    survey.leaders.insert(answer.group_id, Some(leader));
+                }
+                if !answer.catching_up.is_empty() {
+                    survey.catching_up.insert(answer.group_id, answer.catching_up);
                 }
             }
         }
@@ -155,7 +174,10 @@ impl ClusterStatusProbe {
         let control_leader = metrics.current_leader;
         let voters: std::collections::BTreeSet<u64> = metrics.membership_config.voter_ids().collect();
         let LeaderSurvey {
-            leaders, reachable, ..
+            leaders,
+            reachable,
+            catching_up,
+            ..
         } = self.group_leaders().await;
         let mut reasons = self.local_readiness();
         let leaderless: Vec<String> = leaders
@@ -195,6 +217,7 @@ impl ClusterStatusProbe {
                     replicas: g.replicas.clone(),
                     leader: leaders.get(&g.id).copied().flatten(),
                     retiring: g.retiring.clone(),
+                    catching_up: catching_up.get(&g.id).cloned().unwrap_or_default(),
                 })
                 .collect(),
             ready: reasons.is_empty(),

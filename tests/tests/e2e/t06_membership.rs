@@ -115,14 +115,14 @@ fn replicas_per_node(status: &pb::ClusterStatusResponse) -> BTreeMap<u64, usize>
     counts
 }
 
-/// No move in flight, every group led, and every group's replicas on `nodes` only, with
+/// No move in flight (no replica retiring or catching up), every group led, and every group's replicas on `nodes` only, with
 /// each of `nodes` holding `per_node` replicas.
 fn settled_on(status: &pb::ClusterStatusResponse, nodes: &[u64], per_node: usize) -> bool {
     let counts = replicas_per_node(status);
     status
         .groups
         .iter()
-        .all(|g| g.retiring.is_empty() && g.leader.is_some())
+        .all(|g| g.retiring.is_empty() && g.catching_up.is_empty() && g.leader.is_some())
         && status
             .groups
             .iter()

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::json;
-use strait_client::proto::ClusterStatusResponse;
+use strait_client::proto::{ClusterStatusResponse, GroupStatus};
 
 use crate::cli::{GlobalArgs, OutputFormat, StatusArgs};
 use crate::commands::client;
@@ -63,7 +63,22 @@ fn status_text(status: &ClusterStatusResponse) -> String {
     out.push_str(&nodes.render());
     if !status.groups.is_empty() {
         out.push('\n');
-        let mut groups = Table::new(["GROUP", "STREAM", "SHARD", "REPLICAS", "LEADER", "MOVING FROM"]);
+        let mut groups = Table::new([
+            "GROUP",
+            "STREAM",
+            "SHARD",
+            "REPLICAS",
+            "LEADER",
+            "CATCHING UP",
+            "MOVING FROM",
+        ]);
+        let nodes_or_dash = |nodes: &[u64]| {
+            if nodes.is_empty() {
+                "-".to_owned()
+            } else {
+                node_list(nodes)
+            }
+        };
         for group in &status.groups {
             groups.row(vec![
                 group.group_id.to_string(),
@@ -71,20 +86,23 @@ fn status_text(status: &ClusterStatusResponse) -> String {
                 group.shard_id.clone(),
                 node_list(&group.replicas),
                 or_dash(group.leader),
-                if group.retiring.is_empty() {
-                    "-".to_owned()
-                } else {
-                    node_list(&group.retiring)
-                },
+                nodes_or_dash(&group.catching_up),
+                nodes_or_dash(&group.retiring),
             ]);
         }
         out.push_str(&groups.render());
-        let moving = status.groups.iter().filter(|g| !g.retiring.is_empty()).count();
+        let moving = status.groups.iter().filter(|g| move_in_flight(g)).count();
         if moving > 0 {
             out.push_str(&format!("\n{moving} replica moves in flight\n"));
         }
     }
     out
+}
+
+/// Whether a replica of `group` is being moved: a new copy is still catching up, or an
+/// old one has not been taken out of the group yet.
+pub fn move_in_flight(group: &GroupStatus) -> bool {
+    !group.catching_up.is_empty() || !group.retiring.is_empty()
 }
 
 fn status_json(status: &ClusterStatusResponse) -> serde_json::Value {
@@ -107,6 +125,7 @@ fn status_json(status: &ClusterStatusResponse) -> serde_json::Value {
             "replicas": group.replicas,
             "leader": group.leader,
             "retiring": group.retiring,
+            "catching_up": group.catching_up,
         })).collect::<Vec<_>>(),
     })
 }
@@ -114,7 +133,7 @@ fn status_json(status: &ClusterStatusResponse) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strait_client::proto::{GroupStatus, NodeStatus};
+    use strait_client::proto::NodeStatus;
 
     fn status(ready: bool) -> ClusterStatusResponse {
         ClusterStatusResponse {
@@ -143,6 +162,7 @@ mod tests {
                 replicas: vec![1, 2],
                 leader: None,
                 retiring: vec![3],
+                catching_up: vec![4],
             }],
             ready,
             not_ready_reasons: if ready {
@@ -160,7 +180,7 @@ mod tests {
         assert!(text.contains("  - no control-plane leader"), "{text}");
         assert!(text.contains("2     127.0.0.1:7002  no"), "{text}");
         assert!(
-            text.contains("7      orders  shardId-000000000000  1,2       -       3"),
+            text.contains("7      orders  shardId-000000000000  1,2       -       4            3"),
             "{text}"
         );
         assert!(text.contains("draining"), "{text}");
@@ -175,6 +195,7 @@ mod tests {
         assert_eq!(value["nodes"][1]["reachable"], false);
         assert!(value["groups"][0]["leader"].is_null());
         assert_eq!(value["groups"][0]["retiring"][0], 3);
+        assert_eq!(value["groups"][0]["catching_up"][0], 4);
         assert_eq!(value["nodes"][1]["state"], "draining");
     }
 }

@@ -35,7 +35,11 @@ pub async fn decommission(global: &GlobalArgs, args: DecommissionArgs) -> anyhow
             .iter()
             .filter(|g| g.replicas.contains(&args.node_id) || g.retiring.contains(&args.node_id))
             .count();
-        let moving = status.groups.iter().filter(|g| !g.retiring.is_empty()).count();
+        let moving = status
+            .groups
+            .iter()
+            .filter(|g| super::cluster::move_in_flight(g))
+            .count();
         if last_report != Some((hosted, moving)) {
             eprintln!(
                 "node {}: {hosted} replicas left, {moving} moves in flight",

@@ -27,6 +27,16 @@ use crate::codec;
 use crate::group::{GroupId, NodeId};
 use crate::snapshot::SnapshotData;
 
+/// The most entry bytes one AppendEntries call carries (one entry always goes whole). A
+/// follower far behind is caught up in calls of this size, each answered as a partial
+/// success, instead of one call of hundreds of entries that cannot finish in time.
+const MAX_APPEND_BYTES: usize = 8 << 20;
+/// The least time an AppendEntries call with entries is given. openraft's own deadline is
+/// the heartbeat interval, fine for heartbeats but not for megabytes of records.
+const MIN_APPEND_DEADLINE: Duration = Duration::from_secs(1);
+/// The transfer rate an append's deadline assumes on top of [`MIN_APPEND_DEADLINE`].
+const APPEND_BYTES_PER_SEC: u64 = 16 << 20;
+
 /// Creates the per-peer networks of one group.
 pub struct GroupNetworkFactory<C> {
     router: Arc<PeerRouter>,
@@ -155,6 +165,16 @@ impl<C> GroupNetwork<C> {
         option: &RPCOption,
     ) -> Result<Resp, CallError> {
         let body = codec::encode(request).map_err(|e| CallError::Network(Box::new(e)))?;
+        self.send_encoded(rpc, body, option.soft_ttl()).await
+    }
+
+    /// Sends an encoded request under `ttl` and decodes the answer.
+    async fn send_encoded<Resp: DeserializeOwned>(
+        &self,
+        rpc: RaftRpc,
+        body: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<Resp, CallError> {
         let mut client = self.client()?;
         let request = RaftRequest {
             group_id: self.group.0,
@@ -162,7 +182,7 @@ impl<C> GroupNetwork<C> {
             body: Bytes::from(body),
         };
         let call = async move { client.raft(request).await.map(|r| r.into_inner().body) };
-        let body = self.deadline(option.soft_ttl(), call).await?;
+        let body = self.deadline(ttl, call).await?;
         codec::decode(&body).map_err(|e| CallError::Network(Box::new(e)))
     }
 
@@ -206,12 +226,24 @@ where
         rpc: AppendEntriesRequest<C>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<C>, RPCError<C>> {
-        let result = if rpc.entries.is_empty() {
-            self.heartbeat(&rpc, &option).await
-        } else {
-            self.unary(RaftRpc::AppendEntries, &rpc, &option).await
-        };
-        result.map_err(CallError::into_rpc)
+        if rpc.entries.is_empty() {
+            return self.heartbeat(&rpc, &option).await.map_err(CallError::into_rpc);
+        }
+        let (body, partial) = encode_append(rpc).map_err(CallError::into_rpc)?;
+        let deadline = option.soft_ttl().max(
+            MIN_APPEND_DEADLINE + Duration::from_millis(body.len() as u64 * 1000 / APPEND_BYTES_PER_SEC),
+        );
+        let response: AppendEntriesResponse<C> = self
+            .send_encoded(RaftRpc::AppendEntries, body, deadline)
+            .await
+            .map_err(CallError::into_rpc)?;
+        // Only a prefix was sent: report how far the follower now matches.
+        Ok(match (response, partial) {
+            (AppendEntriesResponse::Success, Some(last_sent)) => {
+                AppendEntriesResponse::PartialSuccess(Some(last_sent))
+            }
+            (response, _) => response,
+        })
     }
 
     async fn vote(&mut self, rpc: VoteRequest<C>, option: RPCOption) -> Result<VoteResponse<C>, RPCError<C>> {
@@ -290,4 +322,38 @@ where
         };
         codec::decode(&response).map_err(|e| CallError::Network(Box::new(e)).into_streaming::<C>())
     }
+}
+
+/// Encodes an AppendEntries request, keeping only as many entries as fit in
+/// [`MAX_APPEND_BYTES`] (at least one). Returns the body and, when entries were left out,
+/// the id of the last entry sent.
+fn encode_append<C>(
+    mut rpc: AppendEntriesRequest<C>,
+) -> Result<(Vec<u8>, Option<openraft::alias::LogIdOf<C>>), CallError>
+where
+    C: RaftTypeConfig,
+    AppendEntriesRequest<C>: Serialize,
+{
+    let encode =
+        |rpc: &AppendEntriesRequest<C>| codec::encode(rpc).map_err(|e| CallError::Network(Box::new(e)));
+    let body = encode(&rpc)?;
+    if body.len() <= MAX_APPEND_BYTES || rpc.entries.len() < 2 {
+        return Ok((body, None));
+    }
+    // Over budget (a follower catching up): measure entries one by one, only now.
+    let mut kept = 0;
+    let mut bytes = 0;
+    for entry in &rpc.entries {
+        let size = codec::encode(entry)
+            .map_err(|e| CallError::Network(Box::new(e)))?
+            .len();
+        if kept > 0 && bytes + size > MAX_APPEND_BYTES {
+            break;
+        }
+        bytes += size;
+        kept += 1;
+    }
+    rpc.entries.truncate(kept);
+    let last_sent = rpc.entries.last().map(openraft::entry::RaftEntry::log_id);
+    Ok((encode(&rpc)?, last_sent))
 }
