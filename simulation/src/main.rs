@@ -42,6 +42,10 @@ struct Args {
     /// checker failing).
     #[arg(long, default_value = "lineage")]
     reader: String,
+    /// The nodes' --down-after in milliseconds (default 30000). Shorter than the faults,
+    /// the control plane moves replicas off crashed and cut-off nodes during the run.
+    #[arg(long)]
+    down_after_ms: Option<u64>,
     /// Print the event log, one line per event.
     #[arg(long)]
     trace: bool,
@@ -84,6 +88,9 @@ fn main() -> ExitCode {
         options.reshard = !args.no_reshard;
         options.clock_jumps = !args.no_clock_jumps;
         options.reader = reader;
+        if let Some(ms) = args.down_after_ms {
+            options.down_after = Duration::from_millis(ms);
+        }
         let began = Instant::now();
         let outcome = run(options);
         totals.add(&outcome.history);

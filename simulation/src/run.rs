@@ -106,6 +106,9 @@ pub struct RunOptions {
     /// The order in which the final reader visits shards (children first is unsafe, to
     /// show the checker failing).
     pub reader: ReaderOrder,
+    /// The nodes' `--down-after`. Shorter than the faults, it makes the control plane
+    /// replace the replicas of crashed and cut-off nodes while the workload runs.
+    pub down_after: Duration,
 }
 
 impl RunOptions {
@@ -118,6 +121,8 @@ impl RunOptions {
             reshard: true,
             clock_jumps: true,
             reader: ReaderOrder::Lineage,
+            down_after: NodeConfig::single(0, SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), PathBuf::new())
+                .down_after,
         }
     }
 
@@ -138,6 +143,9 @@ impl RunOptions {
         }
         if self.reader != ReaderOrder::Lineage {
             command.push_str(&format!(" --reader {}", self.reader.name()));
+        }
+        if self.down_after != RunOptions::new(0).down_after {
+            command.push_str(&format!(" --down-after-ms {}", self.down_after.as_millis()));
         }
         command.push_str(" --trace");
         command
@@ -287,6 +295,7 @@ fn run_here(options: RunOptions) -> Outcome {
             data_dir: PathBuf::from(format!("/sim/{name}")),
             initial_cluster: initial.clone(),
             replication_factor: 3,
+            down_after: options.down_after,
             raft: tuning(),
             ..NodeConfig::single(
                 i as u64 + 1,

@@ -53,6 +53,10 @@ const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(25);
 /// without one (or whose replica hears of no new leader) asks again: an election takes a
 /// few hundred milliseconds, and a retry costs one refused connect or NotLeader answer.
 const MAX_RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// The shortest pause, even when a leader worth trying is already known: a target that
+/// fails at once (a refused connect) and a local replica that still believes itself the
+/// leader would otherwise make the loop spin without ever yielding time.
+const MIN_RETRY_PAUSE: Duration = Duration::from_millis(5);
 
 /// Where an append of one batch ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,6 +257,7 @@ impl ShardAccess {
     /// be reached. Usually that is the moment a new leader is elected, and the next attempt
     /// goes to it.
     async fn pause(&self, group: GroupId, failed: Option<u64>, delay: Duration) {
+        let floor = tokio::time::Instant::now() + MIN_RETRY_PAUSE;
         match self.host.get(group) {
             Some(local) => {
                 // A timeout is the expected way out when no new leader turns up.
@@ -267,6 +272,7 @@ impl ShardAccess {
             }
             None => tokio::time::sleep(delay).await,
         }
+        tokio::time::sleep_until(floor).await;
     }
 
     async fn append_local(
