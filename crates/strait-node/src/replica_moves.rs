@@ -36,9 +36,6 @@ use crate::shards::{LocalShard, ShardHost};
 /// How long one step waits for a new replica to catch up. The learner stays in the group
 /// and keeps receiving entries when the wait ends; the next step waits again.
 const CATCH_UP_DEADLINE: Duration = Duration::from_secs(120);
-/// How many entries behind the leader's log a learner may be and count as caught up: about
-/// what is in flight to a follower that keeps up with the writes.
-const CAUGHT_UP_LAG: u64 = 64;
 
 /// Drives the moves of the groups this node leads, one task per moving group.
 pub struct ReplicaMover {
@@ -211,35 +208,36 @@ impl ReplicaMover {
     }
 }
 
-/// Waits until `node`, a learner of the group this node leads, is at most
-/// [`CAUGHT_UP_LAG`] entries behind the leader. openraft's own blocking `add_learner`
-/// counts a learner as caught up within 5,000 entries, which for a shard of large
-/// entries is gigabytes: the learner would become a voter that cannot yet vote usefully.
+/// Waits until `node`, a learner of the group this node leads, holds every entry the
+/// leader had when the wait began. openraft's own blocking `add_learner` counts a learner
+/// as caught up within 5,000 entries, and any lag allowance has the same flaw: a small or
+/// sealed shard is within it while the learner holds nothing, and would get an empty voter.
+/// Entries written during the catch-up are sent on as usual.
 async fn wait_until_caught_up(shard: &LocalShard, node: u64) -> Result<(), String> {
-    let lag = |metrics: &openraft::RaftMetrics<strait_raft::shard::ShardRaftConfig>| {
-        let matched = metrics
+    let target = shard.raft.metrics().borrow_watched().last_log_index.unwrap_or(0);
+    let matched = |metrics: &openraft::RaftMetrics<strait_raft::shard::ShardRaftConfig>| {
+        metrics
             .replication
             .as_ref()?
             .get(&node)?
             .as_ref()
-            .map_or(0, |log_id| log_id.index);
-        Some(metrics.last_log_index.unwrap_or(0).saturating_sub(matched))
+            .map(|log_id| log_id.index)
     };
     let waited = shard
         .raft
         .wait(Some(CATCH_UP_DEADLINE))
         .metrics(
-            |metrics| lag(metrics).is_some_and(|lag| lag <= CAUGHT_UP_LAG),
+            |metrics| matched(metrics).is_some_and(|index| index >= target),
             "new replica caught up",
         )
         .await;
     match waited {
         Ok(_) => Ok(()),
         Err(e) => {
-            let behind = lag(&shard.raft.metrics().borrow_watched().clone())
-                .map_or_else(|| "an unknown number of".to_string(), |lag| lag.to_string());
+            let at = matched(&shard.raft.metrics().borrow_watched().clone())
+                .map_or_else(|| "nothing".to_string(), |index| format!("entry {index}"));
             Err(format!(
-                "node {node} has not caught up ({behind} entries behind): {e}"
+                "node {node} has not caught up (it holds {at} of {target}): {e}"
             ))
         }
     }
