@@ -121,8 +121,7 @@ impl RunOptions {
             reshard: true,
             clock_jumps: true,
             reader: ReaderOrder::Lineage,
-            down_after: NodeConfig::single(0, SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), PathBuf::new())
-                .down_after,
+            down_after: strait_node::config::DEFAULT_DOWN_AFTER,
         }
     }
 

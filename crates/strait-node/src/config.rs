@@ -7,6 +7,10 @@ use std::path::PathBuf;
 use strait_core::AccountId;
 use strait_raft::config::RaftTuning;
 
+/// How long a member may go unanswered before the control leader declares it down, when
+/// `--down-after` does not say.
+pub const DEFAULT_DOWN_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Everything a node needs to run. The CLI builds it from flags, `STRAIT_*` environment
 /// variables and an optional config file.
 #[derive(Debug, Clone)]
@@ -73,7 +77,7 @@ impl NodeConfig {
             cache_bytes: 64 << 20,
             trim_interval: std::time::Duration::from_secs(10),
             shutdown_timeout: std::time::Duration::from_secs(20),
-            down_after: std::time::Duration::from_secs(30),
+            down_after: DEFAULT_DOWN_AFTER,
             join: None,
             kinesis_tls: None,
             shard_throughput_limits: false,
