@@ -95,8 +95,9 @@ pub fn plan_moves(
     let mut moves = Vec::new();
     let mut evacuation_pending = false;
     // Groups already moving are included: a move whose new replica went down would
-    // otherwise never finish.
-    for group in state.groups.values() {
+    // otherwise never finish. A group that has not had a leader yet keeps its placement
+    // (see `GroupMeta::initialized`): its replicas initialize it where they are.
+    for group in state.groups.values().filter(|g| g.initialized) {
         let Some(&from) = group.replicas.iter().find(|n| must_leave(state, down, **n)) else {
             continue;
         };
@@ -139,7 +140,7 @@ pub fn plan_moves(
         let candidate = state
             .groups
             .values()
-            .filter(|g| !planned.contains(&g.id) && !g.moving())
+            .filter(|g| g.initialized && !planned.contains(&g.id) && !g.moving())
             .filter(|g| g.replicas.contains(&most) && g.can_move_to(fewest))
             .min_by_key(|g| (rank(g, fewest), g.id));
         let Some(group) = candidate else {
@@ -252,6 +253,8 @@ mod tests {
             now_ms: 0,
             placements,
         });
+        let groups = state.groups.keys().copied().collect();
+        state.apply(&ControlCommand::GroupsInitialized { groups });
         state
     }
 

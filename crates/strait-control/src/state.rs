@@ -141,8 +141,8 @@ pub struct GroupMeta {
     pub incarnation: StreamIncarnation,
     pub shard: ShardId,
     /// The nodes that should hold the group's replicas, its voters once every move in
-    /// flight is done. When the group is created, the first one initializes it; a replica
-    /// moved in is appended, so it never initializes a group that already has a log.
+    /// flight is done. Until the group is [`initialized`](Self::initialized) these are the
+    /// members it is initialized with, and they do not change.
     pub replicas: Vec<NodeId>,
     /// Nodes a replica is moving away from: they keep hosting the group until its leader
     /// has taken them out of the group's Raft membership and said so
@@ -153,6 +153,12 @@ pub struct GroupMeta {
     /// before it confirms: a node whose metadata lags could otherwise answer for the new
     /// replica with its old copy and then delete it, taking acknowledged entries with it.
     pub deleting: Vec<NodeId>,
+    /// Whether the group has had a leader ([`ControlCommand::GroupsInitialized`]). Before
+    /// that, any of its `replicas` whose copy is still pristine may initialize it with
+    /// `replicas` (identical configurations, which Raft tolerates), and no replica moves:
+    /// so a group created while one of its nodes is down still gets a log, and no node
+    /// ever initializes a group that has one, even with an emptied copy.
+    pub initialized: bool,
 }
 
 impl GroupMeta {
@@ -256,6 +262,9 @@ pub enum ControlCommand {
         namespace: Namespace,
         command: crate::settings::AccountCommand,
     },
+    /// These groups have had a leader: from now on no node initializes them, and their
+    /// replicas may move. Unknown groups are skipped.
+    GroupsInitialized { groups: Vec<u64> },
 }
 
 impl std::fmt::Display for ControlCommand {
@@ -308,6 +317,7 @@ impl std::fmt::Display for ControlCommand {
             ControlCommand::Account { namespace, .. } => {
                 write!(f, "account({}, {})", namespace.account, namespace.region)
             }
+            ControlCommand::GroupsInitialized { groups } => write!(f, "groups-initialized({groups:?})"),
         }
     }
 }
@@ -450,6 +460,7 @@ impl ControlState {
                             replicas: placements[ordinal].clone(),
                             retiring: Vec::new(),
                             deleting: Vec::new(),
+                            initialized: false,
                         },
                     );
                     shards.insert(
@@ -579,6 +590,14 @@ impl ControlState {
                 account.apply(command);
                 Ok(ControlReply::Done)
             }
+            ControlCommand::GroupsInitialized { groups } => {
+                for group in groups {
+                    if let Some(meta) = self.groups.get_mut(group) {
+                        meta.initialized = true;
+                    }
+                }
+                Ok(ControlReply::Done)
+            }
             ControlCommand::DrainNode { id } => {
                 let node = self.nodes.get_mut(id).ok_or(ControlError::NodeNotFound(*id))?;
                 node.state = NodeState::Draining;
@@ -676,6 +695,7 @@ impl ControlState {
                     replicas: child.replicas.clone(),
                     retiring: Vec::new(),
                     deleting: Vec::new(),
+                    initialized: false,
                 },
             );
             planned.push(ShardMeta {
@@ -786,6 +806,11 @@ impl ControlState {
         if meta.deleting.contains(&to) {
             return Err(ControlError::InvalidMove(format!(
                 "node {to} has not yet deleted its old replica of group {group}"
+            )));
+        }
+        if !meta.initialized {
+            return Err(ControlError::InvalidMove(format!(
+                "group {group} has not had a leader yet"
             )));
         }
         meta.replicas.retain(|n| *n != from);

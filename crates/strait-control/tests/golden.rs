@@ -23,6 +23,7 @@
 //! set-retention NAME hours=H now=T
 //! horizon NAME now=T                                         the retention horizon at T
 //! add-node id=N [address=HOST:PORT]                           a node joins
+//! initialized groups=G,...                                   these groups have had a leader
 //! move group=G from=N to=M                                    starts a replica move
 //! retired group=G node=N                                      the group's leader retired N
 //! deleted group=G node=N                                      N deleted its retired copy
@@ -167,7 +168,7 @@ impl Runner {
         let command = match verb {
             "bootstrap" => ControlCommand::Bootstrap {
                 nodes: args
-                    .nodes("nodes")?
+                    .ids("nodes")?
                     .unwrap_or_else(|| vec![1, 2, 3])
                     .into_iter()
                     .map(|id| NodeInfo {
@@ -181,7 +182,7 @@ impl Runner {
             },
             "create-stream" => {
                 let shard_count: u32 = args.number("shards")?.ok_or("missing shards=")?;
-                let replicas = args.nodes("replicas")?.unwrap_or_else(|| vec![1, 2, 3]);
+                let replicas = args.ids("replicas")?.unwrap_or_else(|| vec![1, 2, 3]);
                 ControlCommand::CreateStream {
                     key: stream()?,
                     shard_count,
@@ -223,7 +224,7 @@ impl Runner {
                         fmt_range(range)
                     )
                 })?;
-                let replicas = args.nodes("replicas")?.unwrap_or_else(|| vec![1, 2, 3]);
+                let replicas = args.ids("replicas")?.unwrap_or_else(|| vec![1, 2, 3]);
                 let child = |range| PlannedChild {
                     range,
                     parent: shard,
@@ -255,7 +256,7 @@ impl Runner {
                         range,
                         parent: shard,
                         adjacent_parent: Some(adjacent),
-                        replicas: args.nodes("replicas")?.unwrap_or_else(|| vec![1, 2, 3]),
+                        replicas: args.ids("replicas")?.unwrap_or_else(|| vec![1, 2, 3]),
                     }],
                     now_ms: args.time("now")?.unwrap_or(0),
                 }
@@ -302,6 +303,9 @@ impl Runner {
                     },
                 }
             }
+            "initialized" => ControlCommand::GroupsInitialized {
+                groups: args.ids("groups")?.ok_or("missing groups=")?,
+            },
             "move" => ControlCommand::MoveReplica {
                 group: args.number("group")?.ok_or("missing group=")?,
                 from: args.number("from")?.ok_or("missing from=")?,
@@ -322,7 +326,7 @@ impl Runner {
                 id: args.number("id")?.ok_or("missing id=")?,
             },
             "plan-moves" => {
-                let down: BTreeSet<u64> = args.nodes("down")?.unwrap_or_default().into_iter().collect();
+                let down: BTreeSet<u64> = args.ids("down")?.unwrap_or_default().into_iter().collect();
                 let limit: usize = args.number("limit")?.unwrap_or(100);
                 args.done()?;
                 let moves = strait_control::rebalance::plan_moves(&self.state, &down, &down, limit);
@@ -407,11 +411,11 @@ impl Args {
         self.take(name).map(|v| parse_ms(&v)).transpose()
     }
 
-    fn nodes(&mut self, name: &str) -> Result<Option<Vec<u64>>, String> {
+    fn ids(&mut self, name: &str) -> Result<Option<Vec<u64>>, String> {
         self.take(name)
             .map(|v| {
                 v.split(',')
-                    .map(|n| n.parse().map_err(|_| format!("{name}={v} is not a node list")))
+                    .map(|n| n.parse().map_err(|_| format!("{name}={v} is not a list of ids")))
                     .collect()
             })
             .transpose()
@@ -660,6 +664,9 @@ fn render_shard(
             if !group.deleting.is_empty() {
                 let deleting: Vec<String> = group.deleting.iter().map(|r| r.to_string()).collect();
                 write!(line, " deleting={}", deleting.join(",")).unwrap();
+            }
+            if !group.initialized {
+                line.push_str(" (no leader yet)");
             }
             if group.shard != shard.id || group.stream != *stream {
                 line.push_str(" (group names another shard)");

@@ -1,6 +1,7 @@
-//! Work the control leader drives: bootstrapping the metadata of a new cluster, turning
-//! streams ACTIVE once every shard group has elected a leader, finishing reshards whose
-//! initiating node went away, and keeping the membership healthy ([`MembershipKeeper`]).
+//! Work the control leader drives: bootstrapping the metadata of a new cluster, recording
+//! each new shard group's first leader, turning streams ACTIVE once every shard group has
+//! elected a leader, finishing reshards whose initiating node went away, and keeping the
+//! membership healthy ([`MembershipKeeper`]).
 //!
 //! Each step is observed, not remembered: a new control leader looks at the metadata and
 //! the groups, and does whatever is still missing, so a failover in the middle simply
@@ -126,10 +127,18 @@ pub async fn run(
                 )
             })
             .collect();
-        if creating.is_empty() {
+        let uninitialized: Vec<u64> = view
+            .state
+            .groups
+            .values()
+            .filter(|g| !g.initialized)
+            .map(|g| g.id)
+            .collect();
+        if creating.is_empty() && uninitialized.is_empty() {
             continue;
         }
         let leaders = probe.group_leaders().await.leaders;
+        record_first_leaders(&control, &uninitialized, &leaders).await;
         for (key, incarnation, groups) in creating {
             if groups.iter().all(|g| leaders.get(g).copied().flatten().is_some()) {
                 let name = key.name.clone();
@@ -144,6 +153,32 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// Records that the groups among `uninitialized` with a leader in `leaders` have had one,
+/// which lets their replicas move and stops any node from initializing them again.
+async fn record_first_leaders(
+    control: &ControlHandle,
+    uninitialized: &[u64],
+    leaders: &BTreeMap<u64, Option<u64>>,
+) {
+    let groups: Vec<u64> = uninitialized
+        .iter()
+        .copied()
+        .filter(|g| leaders.get(g).copied().flatten().is_some())
+        .collect();
+    if groups.is_empty() {
+        return;
+    }
+    match control
+        .propose(ControlCommand::GroupsInitialized {
+            groups: groups.clone(),
+        })
+        .await
+    {
+        Ok(_) => tracing::debug!(?groups, "shard groups have had a leader"),
+        Err(e) => tracing::warn!(?groups, error = %e, "first leaders not recorded; retrying"),
     }
 }
 
