@@ -457,6 +457,7 @@ async fn supervise(
     loop {
         let current = view.borrow_and_update().clone();
         host.reconcile(&current).await;
+        host.initialize_stranded(&current).await;
         mover.advance(&current);
         mover.confirm_deletions(&current);
         if last_trim.elapsed() >= trim_interval {

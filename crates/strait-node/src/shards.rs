@@ -2,14 +2,16 @@
 //!
 //! A supervisor watches the local replica of the metadata. For every shard group placed
 //! on this node it starts a Raft instance (log store, state machine, group-commit
-//! batcher) and registers it with the transport; the first replica in the placement
-//! initializes a new group. A group that the metadata positively says is gone (its id
+//! batcher) and registers it with the transport. A new group (one that never had a
+//! leader) is initialized by the first replica in its placement, or by the others if that
+//! one has not done it within a grace period. A group that the metadata positively says is gone (its id
 //! was allocated and it is no longer listed) is shut down and its data deleted. A group
 //! the metadata does not know *yet* (this node's control replica is still catching up)
 //! is left alone, so a restart never deletes data it will need.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use openraft::BasicNode;
 use openraft::rt::WatchReceiver;
@@ -17,10 +19,13 @@ use strait_control::{ControlView, GroupMeta};
 use strait_raft::config::RaftTuning;
 use strait_raft::log_store::{AppliedFloor, LogStore};
 use strait_raft::network::{GroupNetworkFactory, GroupRegistry, PeerRouter, RaftGroupRpc};
-use strait_raft::shard::{ShardBatcher, ShardCommand, ShardRaft, ShardReader, ShardStateMachine};
+use strait_raft::shard::{
+    ShardBatcher, ShardCommand, ShardRaft, ShardRaftConfig, ShardReader, ShardStateMachine,
+};
 use strait_raft::{Clock, GroupId};
 use strait_storage::keys::{self, Family, StateKey};
 use strait_storage::{Flusher, KvEngine, WriteBatch};
+use tokio::time::Instant;
 
 use crate::metrics::NodeMetrics;
 
@@ -30,6 +35,8 @@ pub struct LocalShard {
     pub raft: ShardRaft,
     pub batcher: ShardBatcher,
     pub reader: ShardReader,
+    /// When this replica started on this node.
+    started: Instant,
 }
 
 impl LocalShard {
@@ -77,6 +84,10 @@ pub struct ShardHost {
 
 /// Trims wait until the horizon moved at least this far, so a trim entry is rare.
 const MIN_TRIM_STEP_MS: u64 = 60_000;
+
+/// How many maximal election timeouts a new group's other replicas give its first replica
+/// to initialize it before they do.
+const INITIALIZE_GRACE_ELECTIONS: u64 = 4;
 
 impl ShardHost {
     #[allow(clippy::too_many_arguments)]
@@ -200,19 +211,23 @@ impl ShardHost {
         for group in running.union(&dormant) {
             let gone = !desired.contains_key(group) && group.0 < state.next_group;
             if gone {
-                self.remove(*group).await;
+                // A group that lives on elsewhere may be placed here again: its new replica
+                // must remember what this one voted and held.
+                let retired = state.groups.contains_key(&group.0);
+                self.remove(*group, retired).await;
             }
         }
     }
 
     async fn start(&self, group: GroupId, meta: &GroupMeta, view: &ControlView) -> Result<(), String> {
         let floor = Arc::new(AppliedFloor::default());
-        let log = LogStore::new(
+        let log: LogStore<ShardRaftConfig> = LogStore::new(
             self.engine.clone(),
             self.flusher.clone(),
             group,
             Some(floor.clone()),
         );
+        let vote_floor = log.retired_last_log_id().map_err(|e| e.to_string())?;
         let sm = ShardStateMachine::open(self.engine.clone(), group, floor).map_err(|e| e.to_string())?;
         let tip = sm.subscribe_tip();
         let network = GroupNetworkFactory::new(self.router.clone(), group);
@@ -220,8 +235,10 @@ impl ShardHost {
         let raft = ShardRaft::new(self.node_id, config, network, log, sm)
             .await
             .map_err(|e| e.to_string())?;
-        self.registry
-            .insert(group, Arc::new(RaftGroupRpc::new(raft.clone())));
+        self.registry.insert(
+            group,
+            Arc::new(RaftGroupRpc::new(raft.clone()).refusing_votes_behind(vote_floor)),
+        );
         let batcher = ShardBatcher::start(raft.clone(), self.clock.clone());
         let reader = ShardReader::new(self.engine.clone(), group, tip);
         let shard = Arc::new(LocalShard {
@@ -229,32 +246,72 @@ impl ShardHost {
             raft: raft.clone(),
             batcher,
             reader,
+            started: Instant::now(),
         });
-        self.shards.lock().expect("shard host lock").insert(group, shard);
+        self.shards
+            .lock()
+            .expect("shard host lock")
+            .insert(group, shard.clone());
 
-        if meta.replicas.first() == Some(&self.node_id) && !raft.is_initialized().await.unwrap_or(true) {
-            let members: BTreeMap<u64, BasicNode> = meta
-                .replicas
-                .iter()
-                .filter_map(|id| {
-                    view.state
-                        .nodes
-                        .get(id)
-                        .map(|n| (*id, BasicNode::new(&n.address)))
-                })
-                .collect();
-            // Initializing starts an election at once, so a new stream or a reshard's
-            // children take writes within milliseconds rather than an election timeout.
-            if let Err(e) = raft.initialize(members).await {
-                tracing::debug!(%group, error = %e, "shard group already initialized");
-            }
-        }
         tracing::info!(%group, stream = %meta.stream.name, shard = %meta.shard, "shard group started");
+        // The first replica initializes a new group at once: initializing starts an
+        // election, so a new stream or a reshard's children take writes within
+        // milliseconds rather than an election timeout. The others wait their turn in
+        // `initialize_stranded`, so that three simultaneous candidates do not split the vote.
+        if meta.replicas.first() == Some(&self.node_id) {
+            self.initialize_new(&shard, meta, view).await;
+        }
         Ok(())
     }
 
-    /// Stops a group and deletes its data on this node.
-    async fn remove(&self, group: GroupId) {
+    /// Initializes the groups whose first replica has not, within a grace period after
+    /// this replica started: that node may be down, and a group nobody initializes never
+    /// gets a leader (nor, without one, a move to other nodes).
+    pub async fn initialize_stranded(&self, view: &ControlView) {
+        let grace = Duration::from_millis(self.tuning.election_max_ms * INITIALIZE_GRACE_ELECTIONS);
+        for shard in self.all() {
+            if shard.started.elapsed() < grace {
+                continue;
+            }
+            if let Some(meta) = view.state.groups.get(&shard.group.0) {
+                self.initialize_new(&shard, meta, view).await;
+            }
+        }
+    }
+
+    /// Initializes `shard` with its placement if the group is new: it never had a leader
+    /// (as far as the metadata says), this node is one of its initial replicas, and this
+    /// replica holds no log and no vote. Every initial replica initializes with the same
+    /// members, which Raft tolerates; a node never initializes a group that had a leader,
+    /// so an emptied copy placed back on a node cannot start a rival log.
+    async fn initialize_new(&self, shard: &LocalShard, meta: &GroupMeta, view: &ControlView) {
+        let group = shard.group;
+        if meta.initialized
+            || !meta.replicas.contains(&self.node_id)
+            || shard.raft.is_initialized().await.unwrap_or(true)
+        {
+            return;
+        }
+        let members: BTreeMap<u64, BasicNode> = meta
+            .replicas
+            .iter()
+            .filter_map(|id| {
+                view.state
+                    .nodes
+                    .get(id)
+                    .map(|n| (*id, BasicNode::new(&n.address)))
+            })
+            .collect();
+        match shard.raft.initialize(members).await {
+            Ok(()) => tracing::info!(%group, replicas = ?meta.replicas, "shard group initialized"),
+            Err(e) => tracing::debug!(%group, error = %e, "shard group already initialized"),
+        }
+    }
+
+    /// Stops a group and deletes its data on this node. A `retired` replica (the group
+    /// lives on elsewhere) keeps its vote and the last log id it held: see
+    /// [`LogStore::record_retirement`].
+    async fn remove(&self, group: GroupId, retired: bool) {
         let shard = self.shards.lock().expect("shard host lock").remove(&group);
         self.registry.remove(group);
         if let Some(shard) = shard
@@ -262,13 +319,35 @@ impl ShardHost {
         {
             tracing::warn!(%group, error = %e, "shard group shutdown failed");
         }
-        match delete_group_data(self.engine.as_ref(), group) {
+        match self.delete_data(group, retired).await {
             Ok(()) => {
                 self.dormant.lock().expect("shard host lock").remove(&group);
                 tracing::info!(%group, "shard group removed and its data deleted");
             }
-            Err(e) => tracing::error!(%group, error = %e, "deleting shard group data failed"),
+            Err(e) => {
+                // Still held: the next reconcile tries again, and the deletion is not
+                // confirmed meanwhile.
+                self.dormant.lock().expect("shard host lock").insert(group);
+                tracing::error!(%group, error = %e, "deleting shard group data failed");
+            }
         }
+    }
+
+    /// Deletes a stopped group's data, durably: the control plane hears that the copy is
+    /// gone (and may place the group here again) only after this returns.
+    async fn delete_data(&self, group: GroupId, retired: bool) -> std::io::Result<()> {
+        let mut keep = Vec::new();
+        if retired {
+            let mut log: LogStore<ShardRaftConfig> =
+                LogStore::new(self.engine.clone(), self.flusher.clone(), group, None);
+            log.record_retirement().await?;
+            keep = vec![
+                keys::state(group.0, StateKey::Vote),
+                keys::state(group.0, StateKey::Retired),
+            ];
+        }
+        delete_group_data(self.engine.as_ref(), group, &keep)?;
+        self.flusher.flush().await
     }
 
     /// Proposes a trim on every shard this node leads whose stream's retention horizon
@@ -338,13 +417,17 @@ fn stored_groups(engine: &dyn KvEngine) -> std::io::Result<BTreeSet<GroupId>> {
     Ok(groups)
 }
 
-/// Deletes every key of a group, family by family.
-fn delete_group_data(engine: &dyn KvEngine, group: GroupId) -> std::io::Result<()> {
+/// Deletes every key of a group but those in `keep`, family by family.
+fn delete_group_data(engine: &dyn KvEngine, group: GroupId, keep: &[bytes::Bytes]) -> std::io::Result<()> {
     for family in keys::GROUP_FAMILIES {
         let (start, end) = keys::group_range(family, group.0);
         let mut batch = WriteBatch::new();
         for pair in engine.scan(&start, &end) {
-            batch.delete(pair?.0);
+            let key = pair?.0;
+            if keep.iter().any(|k| k[..] == key[..]) {
+                continue;
+            }
+            batch.delete(key);
             if batch.len() >= 1024 {
                 engine.write(std::mem::take(&mut batch))?;
             }

@@ -164,6 +164,40 @@ where
     }
 }
 
+/// A replica whose copy was deleted (it moved away) keeps its vote and the last log id it
+/// held, so that if the group is placed on its node again the new, empty replica is not
+/// an amnesiac voter. Raft's safety rests on every voter remembering its vote and its log:
+/// a node of an old membership that missed the changes since (down meanwhile) still counts
+/// this node as a voter, and with a forgotten log it would grant that stale node's
+/// candidacy and so let it overwrite committed entries. The kept vote stops a stale leader
+/// from appending; the kept last log id lets the transport refuse a candidate whose log is
+/// behind it ([`crate::network::RaftGroupRpc::refusing_votes_behind`]).
+impl<C> LogStore<C>
+where
+    C: RaftTypeConfig,
+    EntryOf<C>: Serialize + DeserializeOwned,
+    VoteOf<C>: Serialize + DeserializeOwned,
+    LogIdOf<C>: Serialize + DeserializeOwned,
+{
+    /// Records the last log id this replica holds (or held before an earlier retirement,
+    /// whichever is later) under `[RaftState][group][Retired]`. Call it before deleting
+    /// the replica's data, and keep that key and the vote.
+    pub async fn record_retirement(&mut self) -> io::Result<()> {
+        let current = self.get_log_state().await?.last_log_id;
+        let earlier = self.retired_last_log_id()?;
+        let last = current.max(earlier);
+        if let Some(last) = last {
+            self.write_state(StateKey::Retired, &last)?;
+        }
+        Ok(())
+    }
+
+    /// The last log id an earlier copy of this replica held, if one was deleted.
+    pub fn retired_last_log_id(&self) -> io::Result<Option<LogIdOf<C>>> {
+        self.read_state(StateKey::Retired)
+    }
+}
+
 impl<C> RaftLogStorage<C> for LogStore<C>
 where
     C: RaftTypeConfig,
@@ -246,5 +280,51 @@ where
             self.delete_range(0, log_id.index() + 1)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::LogId;
+    use openraft::impls::leader_id_adv::LeaderId;
+    use strait_storage::MemoryEngine;
+
+    use super::*;
+    use crate::shard::ShardRaftConfig;
+
+    fn log_id(term: u64, index: u64) -> LogIdOf<ShardRaftConfig> {
+        LogId::new(LeaderId { term, node_id: 1 }, index)
+    }
+
+    #[tokio::test]
+    async fn a_retired_replica_remembers_the_latest_log_it_ever_held() {
+        let engine: Arc<dyn KvEngine> = Arc::new(MemoryEngine::new());
+        let flusher = Flusher::start(engine.clone(), false);
+        let mut store: LogStore<ShardRaftConfig> = LogStore::new(engine.clone(), flusher, GroupId(3), None);
+
+        store.record_retirement().await.unwrap();
+        assert_eq!(
+            store.retired_last_log_id().unwrap(),
+            None,
+            "an empty replica held nothing"
+        );
+
+        store.purge(log_id(2, 10)).await.unwrap();
+        store.record_retirement().await.unwrap();
+        assert_eq!(store.retired_last_log_id().unwrap(), Some(log_id(2, 10)));
+
+        // Its data deleted, a new copy of the group here holds less when it retires again
+        // (in Raft's order: the term first, then the index): the floor stays at what the
+        // first copy held.
+        let mut batch = WriteBatch::new();
+        batch.delete(keys::state(3, StateKey::Purged));
+        engine.write(batch).unwrap();
+        store.purge(log_id(2, 4)).await.unwrap();
+        store.record_retirement().await.unwrap();
+        assert_eq!(store.retired_last_log_id().unwrap(), Some(log_id(2, 10)));
+
+        store.purge(log_id(3, 5)).await.unwrap();
+        store.record_retirement().await.unwrap();
+        assert_eq!(store.retired_last_log_id().unwrap(), Some(log_id(3, 5)));
     }
 }

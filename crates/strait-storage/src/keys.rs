@@ -48,16 +48,23 @@ pub enum StateKey {
     Purged = 3,
     Applied = 4,
     SnapshotMeta = 5,
+    /// The last log id a replica held when its copy was deleted (see
+    /// `strait_raft::log_store::LogStore::record_retirement`).
+    Retired = 6,
 }
 
-/// Families holding per-group data, in the order a group is wiped.
+/// Families holding per-group data, in the order a group is wiped. Raft state goes last:
+/// a node finds the groups it holds by their Raft state keys, so a wipe cut short by a
+/// crash leaves the group found, and wiped again, rather than leftovers nobody owns (a
+/// new replica of the group would inherit them: old producer entries hid its records as
+/// retries).
 pub const GROUP_FAMILIES: [Family; 6] = [
     Family::Log,
-    Family::RaftState,
     Family::Arrival,
     Family::EntryMeta,
     Family::Snapshot,
     Family::Producer,
+    Family::RaftState,
 ];
 
 fn group_key(family: Family, group: u64, extra: usize) -> BytesMut {

@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
-use openraft::alias::{SnapshotMetaOf, VoteOf};
+use openraft::alias::{LogIdOf, SnapshotMetaOf, VoteOf};
 use openraft::raft::{AppendEntriesRequest, TransferLeaderRequest, VoteRequest};
 use openraft::storage::RaftStateMachine;
 use openraft::{Raft, RaftTypeConfig, Snapshot};
@@ -35,6 +35,8 @@ pub trait GroupRpc: Send + Sync + 'static {
 /// [`GroupRpc`] for any openraft group whose snapshots are [`SnapshotData`].
 pub struct RaftGroupRpc<C: RaftTypeConfig, SM: RaftStateMachine<C>> {
     raft: Raft<C, SM>,
+    /// Candidates whose last log id is below this are refused a vote.
+    vote_floor: Option<LogIdOf<C>>,
     _config: PhantomData<fn() -> C>,
 }
 
@@ -42,7 +44,30 @@ impl<C: RaftTypeConfig, SM: RaftStateMachine<C>> RaftGroupRpc<C, SM> {
     pub fn new(raft: Raft<C, SM>) -> Self {
         Self {
             raft,
+            vote_floor: None,
             _config: PhantomData,
+        }
+    }
+
+    /// Refuses (pre-)votes to candidates whose log ends before `floor`: the last log id
+    /// an earlier, deleted copy of this replica held (see
+    /// [`crate::log_store::LogStore::record_retirement`]). The new copy may hold less, but
+    /// a candidate that the old copy would have refused must still be refused. Refusing a
+    /// vote is always safe; a candidate with the group's current log is above the floor.
+    pub fn refusing_votes_behind(mut self, floor: Option<LogIdOf<C>>) -> Self {
+        self.vote_floor = floor;
+        self
+    }
+
+    fn check_vote_floor(&self, req: &VoteRequest<C>) -> Result<(), Status> {
+        match &self.vote_floor {
+            Some(floor) if req.last_log_id.as_ref() < Some(floor) => {
+                Err(Status::failed_precondition(format!(
+                    "vote refused: the candidate's log ends at {:?}, before {floor:?}, which an earlier copy of this replica held",
+                    req.last_log_id
+                )))
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -85,10 +110,12 @@ where
             }
             RaftRpc::Vote => {
                 let req: VoteRequest<C> = decode(&body)?;
+                self.check_vote_floor(&req)?;
                 encode(&self.raft.vote(req).await.map_err(stopped)?)
             }
             RaftRpc::PreVote => {
                 let req: VoteRequest<C> = decode(&body)?;
+                self.check_vote_floor(&req)?;
                 encode(&self.raft.pre_vote(req).await.map_err(stopped)?)
             }
             RaftRpc::TransferLeader => {
