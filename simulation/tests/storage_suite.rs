@@ -39,8 +39,8 @@ impl StoreBuilder<ShardRaftConfig, LogStore<ShardRaftConfig>, ShardStateMachine,
         let flusher = Flusher::start(engine.clone(), false);
         let floor = Arc::new(AppliedFloor::default());
         let group = GroupId(7);
-        let log = LogStore::new(engine.clone(), flusher, group, Some(floor.clone()));
-        let sm = ShardStateMachine::open(engine, group, floor).expect("open state machine");
+        let log = LogStore::new(engine.clone(), flusher.clone(), group, Some(floor.clone()));
+        let sm = ShardStateMachine::open(engine, flusher, group, floor).expect("open state machine");
         Ok(((), log, sm))
     }
 }

@@ -1,7 +1,8 @@
 //! Sweeps of random seeds, each with at least one crash that loses unflushed writes, one
 //! partition, one leader kill and one clock jump, in under five minutes of CPU (about
 //! 150 s; the wall time on a machine with a core to spare). The sweep CI runs adds at
-//! least one completed split or merge per seed. Each seed's summary line (its fault
+//! least one completed split or merge per seed, and in every other seed replica moves off
+//! nodes that stay unreachable for 2 s. Each seed's summary line (its fault
 //! counts) is printed; `--nocapture` shows them.
 
 use std::time::{Duration, Instant};
@@ -9,6 +10,9 @@ use std::time::{Duration, Instant};
 use strait_simulation::{Outcome, RunOptions, run};
 
 const SEEDS: u64 = 50;
+/// The odd seeds declare a node down after this long, far shorter than their faults, so
+/// replicas move off crashed and cut-off nodes (and back) while the faults go on.
+const MOVING_DOWN_AFTER: Duration = Duration::from_secs(2);
 const BUDGET: Duration = Duration::from_secs(300);
 
 fn describe(outcome: &Outcome) -> String {
@@ -42,6 +46,9 @@ fn sweep(reshard: bool) {
         let mut options = RunOptions::new(seed);
         options.fault_window = Duration::from_secs(8);
         options.reshard = reshard;
+        if seed % 2 == 1 {
+            options.down_after = MOVING_DOWN_AFTER;
+        }
         let outcome = run(options);
         let h = &outcome.history;
         println!("{}", outcome.summary());

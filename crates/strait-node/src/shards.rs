@@ -228,7 +228,8 @@ impl ShardHost {
             Some(floor.clone()),
         );
         let vote_floor = log.retired_last_log_id().map_err(|e| e.to_string())?;
-        let sm = ShardStateMachine::open(self.engine.clone(), group, floor).map_err(|e| e.to_string())?;
+        let sm = ShardStateMachine::open(self.engine.clone(), self.flusher.clone(), group, floor)
+            .map_err(|e| e.to_string())?;
         let tip = sm.subscribe_tip();
         let network = GroupNetworkFactory::new(self.router.clone(), group);
         let config = self.tuning.config(&format!("shard-{}", group.0));

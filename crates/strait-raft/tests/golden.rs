@@ -33,7 +33,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::executor::block_on;
 use openraft::alias::EntryPayloadOf;
 use openraft::impls::leader_id_adv::LeaderId;
 use openraft::storage::RaftStateMachine;
@@ -48,7 +47,7 @@ use strait_raft::shard::{
 };
 use strait_raft::{AppliedFloor, GroupId};
 use strait_storage::keys::{self, Family, StateKey};
-use strait_storage::{KvEngine, MemoryEngine, WriteBatch};
+use strait_storage::{Flusher, KvEngine, MemoryEngine, WriteBatch};
 
 const GROUP: u64 = 1;
 
@@ -115,6 +114,8 @@ struct Landed {
 
 /// A shard on a memory engine, fed entries as the log store would write them.
 struct Shard {
+    /// Runs the flusher task and the state machine's async calls.
+    runtime: tokio::runtime::Runtime,
     engine: Arc<dyn KvEngine>,
     sm: ShardStateMachine,
     next_index: u64,
@@ -124,9 +125,13 @@ struct Shard {
 
 impl Shard {
     fn new() -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
         let engine: Arc<dyn KvEngine> = Arc::new(MemoryEngine::new());
-        let sm = Self::open(&engine);
+        let sm = Self::open(&runtime, &engine);
         Self {
+            runtime,
             engine,
             sm,
             next_index: 1,
@@ -134,9 +139,18 @@ impl Shard {
         }
     }
 
-    fn open(engine: &Arc<dyn KvEngine>) -> ShardStateMachine {
-        ShardStateMachine::open(engine.clone(), GroupId(GROUP), Arc::new(AppliedFloor::default()))
-            .expect("the state machine opens")
+    fn open(runtime: &tokio::runtime::Runtime, engine: &Arc<dyn KvEngine>) -> ShardStateMachine {
+        let flusher = {
+            let _entered = runtime.enter();
+            Flusher::start(engine.clone(), false)
+        };
+        ShardStateMachine::open(
+            engine.clone(),
+            flusher,
+            GroupId(GROUP),
+            Arc::new(AppliedFloor::default()),
+        )
+        .expect("the state machine opens")
     }
 
     fn reader(&self) -> ShardReader {
@@ -157,7 +171,9 @@ impl Shard {
         );
         self.engine.write(batch).expect("the entry is written");
         let stream = futures::stream::iter(vec![Ok((entry, None))]);
-        block_on(self.sm.apply(stream)).expect("the entry applies");
+        self.runtime
+            .block_on(self.sm.apply(stream))
+            .expect("the entry applies");
     }
 
     fn producers(&self) -> BTreeMap<(u64, u64), Landed> {
@@ -260,7 +276,7 @@ impl Shard {
                 format!("purge: log purged up to {upto}\n")
             }
             "restart" => {
-                self.sm = Self::open(&self.engine);
+                self.sm = Self::open(&self.runtime, &self.engine);
                 "restart: reopened\n".into()
             }
             "read" => {

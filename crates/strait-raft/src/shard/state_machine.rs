@@ -26,7 +26,7 @@ use openraft::{EntryPayload, OptionalSend, SnapshotMeta, StoredMembership};
 use serde::{Deserialize, Serialize};
 use strait_core::RecordPosition;
 use strait_storage::keys::{self, Family, SnapshotSlot, StateKey};
-use strait_storage::{KvEngine, WriteBatch};
+use strait_storage::{Flusher, KvEngine, WriteBatch};
 use tokio::sync::watch;
 
 use super::ShardRaftConfig;
@@ -151,6 +151,8 @@ impl ShardTip {
 /// The state machine of one shard group.
 pub struct ShardStateMachine {
     engine: Arc<dyn KvEngine>,
+    /// Makes an installed snapshot durable before openraft acknowledges it.
+    flusher: Flusher,
     group: GroupId,
     floor: Arc<AppliedFloor>,
     meta: ShardMeta,
@@ -165,13 +167,19 @@ pub struct ShardStateMachine {
 
 impl ShardStateMachine {
     /// Opens the state machine of `group`, loading what the engine holds.
-    pub fn open(engine: Arc<dyn KvEngine>, group: GroupId, floor: Arc<AppliedFloor>) -> io::Result<Self> {
+    pub fn open(
+        engine: Arc<dyn KvEngine>,
+        flusher: Flusher,
+        group: GroupId,
+        floor: Arc<AppliedFloor>,
+    ) -> io::Result<Self> {
         let meta: ShardMeta = match engine.get(&keys::state(group.0, StateKey::Applied))? {
             Some(v) => codec::decode_stored(&v)?,
             None => ShardMeta::default(),
         };
         let mut sm = Self {
             engine,
+            flusher,
             group,
             floor,
             meta,
@@ -678,7 +686,12 @@ impl RaftStateMachine<ShardRaftConfig> for ShardStateMachine {
             // A view of this very state machine (openraft restoring at startup): the
             // state is already in place.
             SnapshotData::Local(_) if meta.last_log_id == self.meta.last_applied => {}
-            _ => self.install_frames(meta, &snapshot)?,
+            _ => {
+                self.install_frames(meta, &snapshot)?;
+                // openraft tells the leader the snapshot is installed once this returns,
+                // and the leader then counts this replica as holding it.
+                self.flusher.flush().await?;
+            }
         }
         self.snapshot_taken = true;
         self.publish();
@@ -736,8 +749,14 @@ mod tests {
     impl Harness {
         fn new() -> Self {
             let engine: Arc<dyn KvEngine> = Arc::new(MemoryEngine::new());
-            let sm = ShardStateMachine::open(engine.clone(), GroupId(1), Arc::new(AppliedFloor::default()))
-                .unwrap();
+            let flusher = Flusher::start(engine.clone(), false);
+            let sm = ShardStateMachine::open(
+                engine.clone(),
+                flusher,
+                GroupId(1),
+                Arc::new(AppliedFloor::default()),
+            )
+            .unwrap();
             Self {
                 engine,
                 sm,
