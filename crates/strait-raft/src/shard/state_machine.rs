@@ -460,16 +460,11 @@ impl ShardStateMachine {
         data: &SnapshotData,
     ) -> io::Result<()> {
         let upto = meta.last_log_id.as_ref().map(|id| id.index()).unwrap_or(0);
-        // Drop what the snapshot replaces: records up to its last index and every fact
-        // derived from them.
+        // Drop the facts derived from the entries the snapshot replaces; its own come with
+        // it. The entries themselves are overwritten in place and only the ones the
+        // snapshot lacks are deleted afterwards: this replica may have acknowledged some of
+        // them, and a crash in the middle must not leave it without them.
         let mut wipe = WriteBatch::new();
-        let (start, _) = keys::group_range(Family::Log, self.group.0);
-        for pair in self
-            .engine
-            .scan(&start, &keys::log(self.group.0, upto.saturating_add(1)))
-        {
-            wipe.delete(pair?.0);
-        }
         for family in [Family::Arrival, Family::EntryMeta, Family::Producer] {
             let (start, end) = keys::group_range(family, self.group.0);
             for pair in self.engine.scan(&start, &end) {
@@ -480,11 +475,15 @@ impl ShardStateMachine {
 
         let mut new_meta = None;
         let mut batch = WriteBatch::new();
+        let mut written = IndexRanges::default();
         for frame in data.frames() {
             let frame = frame?;
             match frame.kind {
                 FRAME_META => new_meta = Some(codec::decode::<ShardMeta>(&frame.value)?),
-                FRAME_ENTRY => batch.put(keys::log(self.group.0, frame.key), frame.value),
+                FRAME_ENTRY => {
+                    written.insert(frame.key);
+                    batch.put(keys::log(self.group.0, frame.key), frame.value)
+                }
                 FRAME_ENTRY_META => batch.put(keys::entry_meta(self.group.0, frame.key), frame.value),
                 FRAME_ARRIVAL => {
                     let arrival_ms: u64 = codec::decode(&frame.value)?;
@@ -511,6 +510,22 @@ impl ShardStateMachine {
                 self.engine.write(std::mem::take(&mut batch))?;
             }
         }
+        // Entries up to the snapshot's last index that it does not hold (trimmed on the
+        // leader, or a divergent tail of this replica's log) go now.
+        let (start, _) = keys::group_range(Family::Log, self.group.0);
+        for pair in self
+            .engine
+            .scan(&start, &keys::log(self.group.0, upto.saturating_add(1)))
+        {
+            let (key, _) = pair?;
+            let index = keys::log_index(&key).ok_or_else(|| io::Error::other("malformed log key"))?;
+            if !written.contains(index) {
+                batch.delete(key);
+            }
+            if batch.len() >= 256 {
+                self.engine.write(std::mem::take(&mut batch))?;
+            }
+        }
         let mut new_meta = new_meta
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "shard snapshot without meta frame"))?;
         new_meta.last_applied = meta.last_log_id;
@@ -528,6 +543,44 @@ impl ShardStateMachine {
 }
 
 const FRAME_META: u8 = 0;
+/// Log indexes as ranges, for sets of millions of mostly consecutive indexes.
+#[derive(Debug, Default)]
+struct IndexRanges(BTreeMap<u64, u64>);
+
+impl IndexRanges {
+    /// Adds `index`; cheap when indexes come in ascending order, as snapshot frames do.
+    fn insert(&mut self, index: u64) {
+        if self.contains(index) {
+            return;
+        }
+        let before = self.0.range(..index).next_back().map(|(s, e)| (*s, *e));
+        let after = self.0.get(&(index + 1)).copied();
+        match (before, after) {
+            (Some((start, end)), Some(after_end)) if end + 1 == index => {
+                self.0.remove(&(index + 1));
+                self.0.insert(start, after_end);
+            }
+            (Some((start, end)), _) if end + 1 == index => {
+                self.0.insert(start, index);
+            }
+            (_, Some(after_end)) => {
+                self.0.remove(&(index + 1));
+                self.0.insert(index, after_end);
+            }
+            _ => {
+                self.0.insert(index, index);
+            }
+        }
+    }
+
+    fn contains(&self, index: u64) -> bool {
+        self.0
+            .range(..=index)
+            .next_back()
+            .is_some_and(|(_, end)| index <= *end)
+    }
+}
+
 const FRAME_ENTRY: u8 = 1;
 const FRAME_ENTRY_META: u8 = 2;
 const FRAME_ARRIVAL: u8 = 3;
@@ -893,6 +946,49 @@ mod tests {
         other.next_index = 3;
         other.apply(append(300, &[(1, 1, &["a", "b"])])).await;
         assert_eq!(other.read_all().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_overwrites_this_replicas_entries_and_drops_those_it_lacks() {
+        // The leader's log holds index 2 only (index 1 trimmed away).
+        let mut leader = Harness::new();
+        leader.next_index = 2;
+        leader.apply(append(200, &[(2, 1, &["c"])])).await;
+        let snapshot = leader.sm.get_current_snapshot().await.unwrap().unwrap();
+
+        // This replica holds its own entries at both indexes, and one past the snapshot,
+        // which the snapshot leaves alone (openraft truncates or keeps it).
+        let mut replica = Harness::new();
+        replica.apply(append(100, &[(7, 1, &["x"])])).await;
+        replica.apply(append(150, &[(7, 2, &["y", "z"])])).await;
+        replica.apply(append(160, &[(7, 3, &["w"])])).await;
+        replica
+            .sm
+            .install_snapshot(&snapshot.meta, snapshot.snapshot)
+            .await
+            .unwrap();
+        assert_eq!(replica.read_all(), leader.read_all());
+        let (start, end) = keys::group_range(Family::Log, 1);
+        let indexes: Vec<u64> = replica
+            .engine
+            .scan(&start, &end)
+            .map(|pair| keys::log_index(&pair.unwrap().0).unwrap())
+            .collect();
+        assert_eq!(indexes, vec![2, 3]);
+    }
+
+    #[test]
+    fn index_ranges_merge_neighbours_in_any_order() {
+        let mut ranges = IndexRanges::default();
+        for index in [5, 7, 6, 1, 2, 10, 3, 9] {
+            ranges.insert(index);
+        }
+        let held: Vec<u64> = (0..12).filter(|i| ranges.contains(*i)).collect();
+        assert_eq!(held, vec![1, 2, 3, 5, 6, 7, 9, 10]);
+        assert_eq!(ranges.0.len(), 3, "{:?}", ranges.0);
+        ranges.insert(4);
+        ranges.insert(8);
+        assert_eq!(ranges.0.into_iter().collect::<Vec<_>>(), vec![(1, 10)]);
     }
 
     #[tokio::test]
