@@ -312,6 +312,10 @@ impl Operations {
             let stream = self.data_stream(namespace, name).await?;
             let routing_version = self.control.view().state.routing_version;
             let mut by_shard: BTreeMap<ShardId, Vec<usize>> = BTreeMap::new();
+            // In request order, whatever rounds the records went through: a retry of the
+            // batch is answered from the first commit's position, record by record, so
+            // every attempt must store a shard's records in the same order.
+            pending.sort_unstable();
             for &i in &pending {
                 let shard = stream
                     .shard_for(records[i].hash_key())
