@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::entry::RaftEntry;
@@ -460,44 +461,45 @@ impl ShardStateMachine {
         data: &SnapshotData,
     ) -> io::Result<()> {
         let upto = meta.last_log_id.as_ref().map(|id| id.index()).unwrap_or(0);
-        // Drop the facts derived from the entries the snapshot replaces; its own come with
-        // it. The entries themselves are overwritten in place and only the ones the
-        // snapshot lacks are deleted afterwards: this replica may have acknowledged some of
-        // them, and a crash in the middle must not leave it without them.
-        let mut wipe = WriteBatch::new();
-        for family in [Family::Arrival, Family::EntryMeta, Family::Producer] {
-            let (start, end) = keys::group_range(family, self.group.0);
-            for pair in self.engine.scan(&start, &end) {
-                wipe.delete(pair?.0);
-            }
-        }
-        self.engine.write(wipe)?;
-
+        // The snapshot's keys overwrite this replica's in place, and the old keys it does
+        // not have (trimmed or expired on the leader, or a divergent tail of this
+        // replica's log) are deleted as the frames pass them: nothing is deleted up
+        // front, so a crash in the middle never leaves the replica without entries it may
+        // have acknowledged, nor without the facts derived from them. Facts are a
+        // deterministic function of committed entries, so old and new ones agree.
+        let group = self.group.0;
+        let mut log = KeyReplacer::new(
+            keys::group_range(Family::Log, group).0,
+            keys::log(group, upto.saturating_add(1)),
+        );
+        let [mut entry_metas, mut arrivals, mut producers] =
+            [Family::EntryMeta, Family::Arrival, Family::Producer].map(|family| {
+                let (start, end) = keys::group_range(family, group);
+                KeyReplacer::new(start, end)
+            });
         let mut new_meta = None;
         let mut batch = WriteBatch::new();
-        let mut written = IndexRanges::default();
         for frame in data.frames() {
             let frame = frame?;
+            let engine = self.engine.as_ref();
             match frame.kind {
                 FRAME_META => new_meta = Some(codec::decode::<ShardMeta>(&frame.value)?),
-                FRAME_ENTRY => {
-                    written.insert(frame.key);
-                    batch.put(keys::log(self.group.0, frame.key), frame.value)
-                }
-                FRAME_ENTRY_META => batch.put(keys::entry_meta(self.group.0, frame.key), frame.value),
+                FRAME_ENTRY => log.put(engine, &mut batch, keys::log(group, frame.key), frame.value)?,
+                FRAME_ENTRY_META => entry_metas.put(
+                    engine,
+                    &mut batch,
+                    keys::entry_meta(group, frame.key),
+                    frame.value,
+                )?,
                 FRAME_ARRIVAL => {
                     let arrival_ms: u64 = codec::decode(&frame.value)?;
-                    batch.put(
-                        keys::arrival(self.group.0, arrival_ms, frame.key),
-                        Vec::<u8>::new(),
-                    );
+                    let key = keys::arrival(group, arrival_ms, frame.key);
+                    arrivals.put(engine, &mut batch, key, Bytes::new())?;
                 }
                 FRAME_PRODUCER => {
                     let (producer, sequence, entry): (u64, u64, ProducerEntry) = codec::decode(&frame.value)?;
-                    batch.put(
-                        keys::producer(self.group.0, producer, sequence),
-                        codec::encode_stored(&entry)?,
-                    );
+                    let key = keys::producer(group, producer, sequence);
+                    producers.put(engine, &mut batch, key, codec::encode_stored(&entry)?)?;
                 }
                 other => {
                     return Err(io::Error::new(
@@ -510,21 +512,8 @@ impl ShardStateMachine {
                 self.engine.write(std::mem::take(&mut batch))?;
             }
         }
-        // Entries up to the snapshot's last index that it does not hold (trimmed on the
-        // leader, or a divergent tail of this replica's log) go now.
-        let (start, _) = keys::group_range(Family::Log, self.group.0);
-        for pair in self
-            .engine
-            .scan(&start, &keys::log(self.group.0, upto.saturating_add(1)))
-        {
-            let (key, _) = pair?;
-            let index = keys::log_index(&key).ok_or_else(|| io::Error::other("malformed log key"))?;
-            if !written.contains(index) {
-                batch.delete(key);
-            }
-            if batch.len() >= 256 {
-                self.engine.write(std::mem::take(&mut batch))?;
-            }
+        for replacer in [log, entry_metas, arrivals, producers] {
+            replacer.finish(self.engine.as_ref(), &mut batch)?;
         }
         let mut new_meta = new_meta
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "shard snapshot without meta frame"))?;
@@ -543,41 +532,46 @@ impl ShardStateMachine {
 }
 
 const FRAME_META: u8 = 0;
-/// Log indexes as ranges, for sets of millions of mostly consecutive indexes.
-#[derive(Debug, Default)]
-struct IndexRanges(BTreeMap<u64, u64>);
+/// Replaces the keys of one range by a sorted stream of new ones, deleting each old key
+/// the stream passes without writing it.
+struct KeyReplacer {
+    /// Old keys from here on have not been passed yet.
+    next: Bytes,
+    end: Bytes,
+}
 
-impl IndexRanges {
-    /// Adds `index`; cheap when indexes come in ascending order, as snapshot frames do.
-    fn insert(&mut self, index: u64) {
-        if self.contains(index) {
-            return;
-        }
-        let before = self.0.range(..index).next_back().map(|(s, e)| (*s, *e));
-        let after = self.0.get(&(index + 1)).copied();
-        match (before, after) {
-            (Some((start, end)), Some(after_end)) if end + 1 == index => {
-                self.0.remove(&(index + 1));
-                self.0.insert(start, after_end);
-            }
-            (Some((start, end)), _) if end + 1 == index => {
-                self.0.insert(start, index);
-            }
-            (_, Some(after_end)) => {
-                self.0.remove(&(index + 1));
-                self.0.insert(index, after_end);
-            }
-            _ => {
-                self.0.insert(index, index);
-            }
-        }
+impl KeyReplacer {
+    fn new(start: Bytes, end: Bytes) -> Self {
+        Self { next: start, end }
     }
 
-    fn contains(&self, index: u64) -> bool {
-        self.0
-            .range(..=index)
-            .next_back()
-            .is_some_and(|(_, end)| index <= *end)
+    /// Queues the deletion of the old keys between the previous key and `key`, then `key`.
+    /// Snapshot frames come in key order; a key out of order deletes nothing.
+    fn put(
+        &mut self,
+        engine: &dyn KvEngine,
+        batch: &mut WriteBatch,
+        key: Bytes,
+        value: Bytes,
+    ) -> io::Result<()> {
+        if key >= self.next {
+            for pair in engine.scan(&self.next, &key) {
+                batch.delete(pair?.0);
+            }
+            let mut after = key.to_vec();
+            after.push(0);
+            self.next = after.into();
+        }
+        batch.put(key, value);
+        Ok(())
+    }
+
+    /// Queues the deletion of the old keys after the last one written.
+    fn finish(self, engine: &dyn KvEngine, batch: &mut WriteBatch) -> io::Result<()> {
+        for pair in engine.scan(&self.next, &self.end) {
+            batch.delete(pair?.0);
+        }
+        Ok(())
     }
 }
 
@@ -975,20 +969,14 @@ mod tests {
             .map(|pair| keys::log_index(&pair.unwrap().0).unwrap())
             .collect();
         assert_eq!(indexes, vec![2, 3]);
-    }
-
-    #[test]
-    fn index_ranges_merge_neighbours_in_any_order() {
-        let mut ranges = IndexRanges::default();
-        for index in [5, 7, 6, 1, 2, 10, 3, 9] {
-            ranges.insert(index);
-        }
-        let held: Vec<u64> = (0..12).filter(|i| ranges.contains(*i)).collect();
-        assert_eq!(held, vec![1, 2, 3, 5, 6, 7, 9, 10]);
-        assert_eq!(ranges.0.len(), 3, "{:?}", ranges.0);
-        ranges.insert(4);
-        ranges.insert(8);
-        assert_eq!(ranges.0.into_iter().collect::<Vec<_>>(), vec![(1, 10)]);
+        // The dedup table is the snapshot's: this replica's own batches are gone from it.
+        let (start, end) = keys::group_range(Family::Producer, 1);
+        let producers: Vec<Vec<u8>> = replica
+            .engine
+            .scan(&start, &end)
+            .map(|pair| pair.unwrap().0.to_vec())
+            .collect();
+        assert_eq!(producers, vec![keys::producer(1, 2, 1).to_vec()]);
     }
 
     #[tokio::test]
