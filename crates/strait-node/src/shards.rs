@@ -4,8 +4,9 @@
 //! on this node it starts a Raft instance (log store, state machine, group-commit
 //! batcher) and registers it with the transport. A new group (one that never had a
 //! leader) is initialized by the first replica in its placement, or by the others if that
-//! one has not done it within a grace period. A group that the metadata positively says is gone (its id
-//! was allocated and it is no longer listed) is shut down and its data deleted. A group
+//! one has not done it within a grace period. A group that the metadata positively says
+//! is gone (its id was allocated and it is no longer listed) is shut down and its data
+//! deleted; if the group lives on elsewhere, its vote and last log id stay. A group
 //! the metadata does not know *yet* (this node's control replica is still catching up)
 //! is left alone, so a restart never deletes data it will need.
 
