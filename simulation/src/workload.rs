@@ -898,8 +898,11 @@ async fn read_pass(
                     }
                     Some(next) => {
                         iterator = next;
+                        // An open shard is read until caught up past the barrier; a
+                        // closed one to its end (no next iterator): an empty page from a
+                        // replica still catching up says nothing about what follows.
                         if empty && response.millis_behind_latest == 0 {
-                            if seen_barrier {
+                            if seen_barrier && shard.open {
                                 break;
                             }
                             tokio::time::sleep(Duration::from_millis(100)).await;

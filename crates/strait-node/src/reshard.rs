@@ -277,6 +277,7 @@ pub async fn finish(operations: &Operations, key: &StreamKey, intent: u64) -> St
             .get(&shard.group)
             .ok_or_else(|| StraitError::internal("reshard parent's group missing from the metadata"))?;
         let sealed_at = operations.shard_access().seal(group).await?;
+        tracing::info!(stream = %key.name, shard = %parent, group = group.id, sealed_at, "parent sealed");
         endings.push((*parent, RecordPosition::new(sealed_at, 0)));
     }
     match operations
