@@ -206,6 +206,8 @@ fn tuning() -> RaftTuning {
         election_max_ms: 1000,
         snapshot_every_entries: 200,
         keep_entries_behind_snapshot: 50,
+        // Short, so that groups go quiet and wake many times under the faults.
+        quiet_after_ms: Some(1_000),
     }
 }
 

@@ -342,6 +342,12 @@ pub struct ServeArgs {
     #[arg(long, env = "STRAIT_RAFT_ELECTION_MAX_MS", hide = true, value_name = "MS")]
     pub raft_election_max_ms: Option<u64>,
 
+    /// A shard group with no new record for this many milliseconds stops its Raft timers
+    /// until the next write; the nodes' pings to each other stand in for its heartbeats.
+    /// 0 keeps every group ticking. The default is 2000.
+    #[arg(long, env = "STRAIT_RAFT_QUIET_AFTER_MS", hide = true, value_name = "MS")]
+    pub raft_quiet_after_ms: Option<u64>,
+
     /// Writes are refused, with a retryable error, while the data directory's file system
     /// has less free space than this many bytes. The default is 268435456 (256 MiB).
     #[arg(long, env = "STRAIT_MIN_FREE_DISK_BYTES", hide = true, value_name = "BYTES")]

@@ -55,6 +55,7 @@ pub struct ServeFile {
     pub raft_heartbeat_ms: Option<u64>,
     pub raft_election_min_ms: Option<u64>,
     pub raft_election_max_ms: Option<u64>,
+    pub raft_quiet_after_ms: Option<u64>,
     pub min_free_disk_bytes: Option<u64>,
     pub cache_bytes: Option<u64>,
     pub log_level: Option<String>,
@@ -242,6 +243,11 @@ pub fn resolve(
             .raft_keep_behind_snapshot
             .or(file.raft_keep_behind_snapshot)
             .unwrap_or(defaults.keep_entries_behind_snapshot),
+        quiet_after_ms: match args.raft_quiet_after_ms.or(file.raft_quiet_after_ms) {
+            Some(0) => None,
+            Some(ms) => Some(ms),
+            None => defaults.quiet_after_ms,
+        },
     };
     if !(raft.heartbeat_ms < raft.election_min_ms && raft.election_min_ms < raft.election_max_ms) {
         bail!(

@@ -71,6 +71,7 @@ impl NodeHealth {
             view: &view,
             groups,
             disk_bytes,
+            quiet_groups: self.host.quiescence().map_or(0, |q| q.quiet_count()),
             ready: self.readiness().is_ok(),
             draining: *self.shutting_down.borrow(),
         })

@@ -308,6 +308,8 @@ pub struct Scrape<'a> {
     pub groups: Vec<GroupSample>,
     /// The size of the database on disk, where there is a disk.
     pub disk_bytes: Option<u64>,
+    /// Shard replicas here whose Raft timers are stopped because their group is idle.
+    pub quiet_groups: usize,
     pub ready: bool,
     pub draining: bool,
 }
@@ -429,6 +431,12 @@ fn render_node(out: &mut Exposition, scrape: &Scrape<'_>) {
         &[],
         shard_groups.filter(|g| g.state == ServerState::Leader).count() as f64,
     );
+    out.family(
+        "strait_node_quiet_shard_groups",
+        Kind::Gauge,
+        "Shard replicas on this node whose Raft timers are stopped because the group is idle.",
+    );
+    out.sample("strait_node_quiet_shard_groups", &[], scrape.quiet_groups as f64);
     if let Some(bytes) = scrape.disk_bytes {
         out.family(
             "strait_node_disk_bytes",
@@ -532,6 +540,7 @@ mod tests {
                 sample(5, ServerState::Follower, &[]),
             ],
             disk_bytes: Some(4096),
+            quiet_groups: 1,
             ready: true,
             draining: false,
         });
@@ -539,6 +548,7 @@ mod tests {
         assert!(text.contains("strait_node_shard_groups 1\n"), "{text}");
         assert!(text.contains("strait_node_shard_leaders 0\n"), "{text}");
         assert!(text.contains("strait_node_disk_bytes 4096\n"), "{text}");
+        assert!(text.contains("strait_node_quiet_shard_groups 1\n"), "{text}");
         assert!(text.contains("strait_node_ready 1\n"), "{text}");
         assert!(
             text.contains("strait_raft_role{group=\"0\",role=\"leader\"} 1\n"),

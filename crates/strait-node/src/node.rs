@@ -356,10 +356,13 @@ where
     ))
     .max_decoding_message_size(MAX_MESSAGE_BYTES)
     .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let transport = RaftTransportServer::new(strait_raft::network::RaftTransportService::new(
-        registry.clone(),
-        engine.clone(),
-    ))
+    let mut transport_service = strait_raft::network::RaftTransportService::new(registry.clone(), engine.clone());
+    let mut quiet_pings = None;
+    if let Some(quiescence) = host.quiescence() {
+        transport_service = transport_service.with_quiescence(quiescence.clone());
+        quiet_pings = Some(tokio::spawn(quiescence.clone().run(router.clone(), stop_rx.clone())));
+    }
+    let transport = RaftTransportServer::new(transport_service)
     .max_decoding_message_size(MAX_MESSAGE_BYTES)
     .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let server = tonic::transport::Server::builder()
@@ -424,6 +427,9 @@ where
         let _ = stop_tx.send(true);
         let _ = supervisor.await;
         let _ = reconciler.await;
+        if let Some(pings) = quiet_pings {
+            let _ = pings.await;
+        }
         if let Some(joiner) = joiner {
             let _ = joiner.await;
         }

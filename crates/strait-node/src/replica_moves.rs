@@ -146,6 +146,7 @@ impl ReplicaMover {
             for &node in &meta.retiring {
                 if membership.nodes.contains(&node) {
                     // A learner left over from an interrupted change.
+                    shard.ready_to_propose().await;
                     shard
                         .raft
                         .change_membership(
@@ -189,6 +190,7 @@ impl ReplicaMover {
                     .get(&node)
                     .ok_or_else(|| format!("node {node} is not a member"))?;
                 tracing::info!(%group, node, "adding a replica as a learner");
+                shard.ready_to_propose().await;
                 shard
                     .raft
                     .add_learner(node, BasicNode::new(address), false)
@@ -199,6 +201,7 @@ impl ReplicaMover {
             tracing::info!(%group, node, "the new replica has caught up");
         }
         tracing::info!(%group, voters = ?desired, "changing the group's voters");
+        shard.ready_to_propose().await;
         shard
             .raft
             .change_membership(desired, false)

@@ -410,7 +410,7 @@ impl ShardAccess {
             let target = self.target(meta, attempt);
             let result = if target == self.node_id {
                 match self.host.get(group) {
-                    Some(local) => strait_raft::shard::seal(&local.raft).await.map_err(|e| match e {
+                    Some(local) => local.seal().await.map_err(|e| match e {
                         AppendError::NotLeader { leader } => Attempt::NotLeader(leader),
                         other => Attempt::Retry(other.to_string()),
                     }),

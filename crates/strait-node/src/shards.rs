@@ -20,6 +20,7 @@ use strait_control::{ControlView, GroupMeta};
 use strait_raft::config::RaftTuning;
 use strait_raft::log_store::{AppliedFloor, LogStore};
 use strait_raft::network::{GroupNetworkFactory, GroupRegistry, PeerRouter, RaftGroupRpc};
+use strait_raft::quiescence::{ProposalWaker, Quiescence};
 use strait_raft::shard::{
     ShardBatcher, ShardCommand, ShardRaft, ShardRaftConfig, ShardReader, ShardStateMachine,
 };
@@ -38,9 +39,25 @@ pub struct LocalShard {
     pub reader: ShardReader,
     /// When this replica started on this node.
     started: Instant,
+    /// Readies the group for a proposal when groups may go quiet.
+    waker: Option<ProposalWaker>,
 }
 
 impl LocalShard {
+    /// Call before proposing anything to the group (the batcher does for appends): a
+    /// quiet leader wakes and renews its lease, without which openraft refuses proposals.
+    pub async fn ready_to_propose(&self) {
+        if let Some(waker) = &self.waker {
+            waker.ready_to_propose().await;
+        }
+    }
+
+    /// Seals the shard on its leader: see [`strait_raft::shard::seal`].
+    pub async fn seal(&self) -> Result<u64, strait_raft::shard::AppendError> {
+        self.ready_to_propose().await;
+        strait_raft::shard::seal(&self.raft).await
+    }
+
     /// The group's leader as this replica knows it.
     pub fn leader(&self) -> Option<u64> {
         self.raft.metrics().borrow_watched().current_leader
@@ -81,6 +98,8 @@ pub struct ShardHost {
     metrics: Arc<NodeMetrics>,
     /// Per-shard throughput limits, when turned on.
     throughput: std::sync::OnceLock<Arc<crate::throughput::ThroughputLimiter>>,
+    /// Stops the timers of idle groups, unless the tuning keeps them ticking.
+    quiescence: Option<Arc<Quiescence>>,
 }
 
 /// Trims wait until the horizon moved at least this far, so a trim entry is rare.
@@ -103,6 +122,9 @@ impl ShardHost {
         metrics: Arc<NodeMetrics>,
     ) -> std::io::Result<Self> {
         let dormant = stored_groups(engine.as_ref())?;
+        let quiescence = tuning
+            .quiet_timing()
+            .map(|timing| Quiescence::new(node_id, timing));
         Ok(Self {
             node_id,
             engine,
@@ -116,7 +138,13 @@ impl ShardHost {
             last_trim: Mutex::new(BTreeMap::new()),
             metrics,
             throughput: std::sync::OnceLock::new(),
+            quiescence,
         })
+    }
+
+    /// The quiescence of the groups hosted here, unless they always tick.
+    pub fn quiescence(&self) -> Option<&Arc<Quiescence>> {
+        self.quiescence.as_ref()
     }
 
     /// Turns the per-shard throughput limits on (they are off unless the node is told).
@@ -241,7 +269,8 @@ impl ShardHost {
             group,
             Arc::new(RaftGroupRpc::new(raft.clone()).refusing_votes_behind(vote_floor)),
         );
-        let batcher = ShardBatcher::start(raft.clone(), self.clock.clone());
+        let waker = self.quiescence.as_ref().map(|q| q.waker(group));
+        let batcher = ShardBatcher::start(raft.clone(), self.clock.clone(), waker.clone());
         let reader = ShardReader::new(self.engine.clone(), group, tip);
         let shard = Arc::new(LocalShard {
             group,
@@ -249,11 +278,15 @@ impl ShardHost {
             batcher,
             reader,
             started: Instant::now(),
+            waker,
         });
         self.shards
             .lock()
             .expect("shard host lock")
             .insert(group, shard.clone());
+        if let Some(quiescence) = &self.quiescence {
+            quiescence.insert(group, Arc::new(raft.clone()));
+        }
 
         tracing::info!(%group, stream = %meta.stream.name, shard = %meta.shard, "shard group started");
         // The first replica initializes a new group at once: initializing starts an
@@ -316,6 +349,9 @@ impl ShardHost {
     async fn remove(&self, group: GroupId, retired: bool) {
         let shard = self.shards.lock().expect("shard host lock").remove(&group);
         self.registry.remove(group);
+        if let Some(quiescence) = &self.quiescence {
+            quiescence.remove(group);
+        }
         if let Some(shard) = shard
             && let Err(e) = shard.raft.shutdown().await
         {
@@ -375,6 +411,7 @@ impl ShardHost {
             if horizon == 0 || previous.is_some_and(|p| horizon < p + MIN_TRIM_STEP_MS) {
                 continue;
             }
+            shard.ready_to_propose().await;
             match shard
                 .raft
                 .client_write(ShardCommand::Trim { before_ms: horizon })
@@ -398,6 +435,9 @@ impl ShardHost {
             .collect();
         for shard in shards {
             self.registry.remove(shard.group);
+            if let Some(quiescence) = &self.quiescence {
+                quiescence.remove(shard.group);
+            }
             let _ = shard.raft.shutdown().await;
         }
     }

@@ -11,11 +11,16 @@
 //! campaigns) keeps a healthy leader's followers quiet even when a loaded machine delays
 //! a few; heartbeats to a peer are coalesced across groups, so their cost grows with
 //! groups only in per-group work, not in calls. Pre-vote keeps a node that was cut off
-//! from disrupting a healthy leader when it returns.
+//! from disrupting a healthy leader when it returns. A shard group idle for
+//! `quiet_after_ms` stops its timers altogether ([`crate::quiescence`]): the followers of
+//! a dead leader's idle groups notice its node's silence after `election_max_ms`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use openraft::{Config, SnapshotPolicy};
+
+use crate::quiescence::QuietTiming;
 
 /// Knobs that differ between production and tests.
 #[derive(Debug, Clone)]
@@ -28,6 +33,9 @@ pub struct RaftTuning {
     /// Entries kept in the log behind the last snapshot; a follower further behind
     /// catches up by snapshot.
     pub keep_entries_behind_snapshot: u64,
+    /// A shard group with no new entry for this long stops its timers (see
+    /// [`crate::quiescence`]); `None` keeps every group ticking.
+    pub quiet_after_ms: Option<u64>,
 }
 
 impl Default for RaftTuning {
@@ -38,11 +46,24 @@ impl Default for RaftTuning {
             election_max_ms: 300,
             snapshot_every_entries: 20_000,
             keep_entries_behind_snapshot: 5_000,
+            quiet_after_ms: Some(2_000),
         }
     }
 }
 
 impl RaftTuning {
+    /// When shard groups go quiet, if they do: pings at the heartbeat interval, and a
+    /// silent node taken for dead after the longest election timeout, like a ticking
+    /// group's leader.
+    pub fn quiet_timing(&self) -> Option<QuietTiming> {
+        self.quiet_after_ms.map(|idle| QuietTiming {
+            interval: Duration::from_millis(self.heartbeat_ms),
+            idle_after: Duration::from_millis(idle),
+            dead_after: Duration::from_millis(self.election_max_ms),
+            stagger: Duration::from_millis(self.election_max_ms),
+        })
+    }
+
     /// An openraft config for a group named `cluster_name`.
     pub fn config(&self, cluster_name: &str) -> Arc<Config> {
         let config = Config {

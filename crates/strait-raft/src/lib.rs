@@ -9,6 +9,8 @@
 //!   leader's group-commit batcher.
 //! - [`network`]: every group's Raft traffic over one connection per peer.
 //! - [`config`]: Raft timing defaults for shard and control groups.
+//! - [`quiescence`]: idle shard groups stop their timers; one ping per peer stands in
+//!   for their heartbeats.
 //! - [`clock`]: wall-clock time behind a seam for the simulation.
 //!
 //! The control plane's state machine lives in `strait-control`, built on the same log
@@ -20,6 +22,7 @@ pub mod config;
 pub mod group;
 pub mod log_store;
 pub mod network;
+pub mod quiescence;
 pub mod shard;
 pub mod snapshot;
 

@@ -4,8 +4,10 @@
 //! API, `t02` is a three-node cluster losing a member under load, `t03` makes a replica
 //! catch up by snapshot, `t04` kills a single node repeatedly while it is written to,
 //! `t05` reshards under load, `t06` adds, loses, restores and decommissions nodes under load,
-//! `t07` checks the probes, the metrics and a graceful stop.
+//! `t07` checks the probes, the metrics and a graceful stop, `t08` lets idle groups go
+//! quiet and kills the node leading them.
 
+mod scrape;
 mod support;
 mod t01_single_node;
 mod t02_failover_under_load;
@@ -14,3 +16,4 @@ mod t04_crash_during_writes;
 mod t05_reshard_under_load;
 mod t06_membership;
 mod t07_operate;
+mod t08_quiet_groups;

@@ -164,7 +164,7 @@ impl NodeInternal for NodeInternalService {
         request: Request<SealShardRequest>,
     ) -> Result<Response<SealShardResponse>, Status> {
         let shard = self.shard(request.into_inner().group_id)?;
-        match strait_raft::shard::seal(&shard.raft).await {
+        match shard.seal().await {
             Ok(sealed_at) => Ok(Response::new(SealShardResponse { sealed_at })),
             Err(AppendError::NotLeader { leader }) => Err(not_leader(leader)),
             Err(e) => Err(Status::unavailable(e.to_string())),

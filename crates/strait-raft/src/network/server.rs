@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use strait_proto::internal::raft_transport_server::RaftTransport;
 use strait_proto::internal::{
-    RaftBatchItem, RaftBatchRequest, RaftBatchResponse, RaftRequest, RaftResponse, RaftRpc, SnapshotChunk,
+    QuietPing, QuietPong, RaftBatchItem, RaftBatchRequest, RaftBatchResponse, RaftRequest, RaftResponse,
+    RaftRpc, SnapshotChunk,
 };
 use strait_storage::KvEngine;
 use strait_storage::keys::SnapshotSlot;
@@ -12,17 +13,30 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::registry::GroupRegistry;
 use crate::group::GroupId;
+use crate::quiescence::Quiescence;
 use crate::snapshot::ChunkWriter;
 
 /// Serves Raft RPCs for every group in the registry.
 pub struct RaftTransportService {
     registry: Arc<GroupRegistry>,
     engine: Arc<dyn KvEngine>,
+    quiescence: Option<Arc<Quiescence>>,
 }
 
 impl RaftTransportService {
     pub fn new(registry: Arc<GroupRegistry>, engine: Arc<dyn KvEngine>) -> Self {
-        Self { registry, engine }
+        Self {
+            registry,
+            engine,
+            quiescence: None,
+        }
+    }
+
+    /// Answers leaders' quiet pings with this node's quiescence; without it, they are
+    /// refused as unimplemented and the groups here keep ticking.
+    pub fn with_quiescence(mut self, quiescence: Arc<Quiescence>) -> Self {
+        self.quiescence = Some(quiescence);
+        self
     }
 
     async fn dispatch(&self, request: RaftRequest) -> Result<bytes::Bytes, Status> {
@@ -70,6 +84,14 @@ impl RaftTransport for RaftTransportService {
             })
             .collect();
         Ok(Response::new(RaftBatchResponse { items }))
+    }
+
+    async fn quiet(&self, request: Request<QuietPing>) -> Result<Response<QuietPong>, Status> {
+        let quiescence = self
+            .quiescence
+            .as_ref()
+            .ok_or_else(|| Status::unimplemented("quiescence is off on this node"))?;
+        Ok(Response::new(quiescence.answer(&request.into_inner())))
     }
 
     async fn install_snapshot(

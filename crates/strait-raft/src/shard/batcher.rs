@@ -16,6 +16,7 @@ use super::command::{AppendBatch, BatchOutcome, ProducerBatch, ShardCommand, Sha
 use super::{ShardRaft, ShardRaftConfig};
 use crate::clock::Clock;
 use crate::group::NodeId;
+use crate::quiescence::ProposalWaker;
 
 /// Most records packed into one entry. Offsets within an entry must stay below
 /// `strait_core::SequenceNumber::MAX_OFFSET`.
@@ -51,9 +52,10 @@ pub struct ShardBatcher {
 
 impl ShardBatcher {
     /// Starts the group-commit task for `raft`. It stops when every handle is dropped.
-    pub fn start(raft: ShardRaft, clock: Arc<dyn Clock>) -> Self {
+    /// `waker`, where groups may go quiet, readies the group before each entry.
+    pub fn start(raft: ShardRaft, clock: Arc<dyn Clock>, waker: Option<ProposalWaker>) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(run(raft, clock, rx));
+        tokio::spawn(run(raft, clock, waker, rx));
         Self { tx }
     }
 
@@ -69,7 +71,12 @@ impl ShardBatcher {
     }
 }
 
-async fn run(raft: ShardRaft, clock: Arc<dyn Clock>, mut rx: mpsc::Receiver<PendingAppend>) {
+async fn run(
+    raft: ShardRaft,
+    clock: Arc<dyn Clock>,
+    waker: Option<ProposalWaker>,
+    mut rx: mpsc::Receiver<PendingAppend>,
+) {
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut carry: Option<PendingAppend> = None;
     loop {
@@ -99,7 +106,11 @@ async fn run(raft: ShardRaft, clock: Arc<dyn Clock>, mut rx: mpsc::Receiver<Pend
         let (batches, replies): (Vec<_>, Vec<_>) = pending.into_iter().map(|p| (p.batch, p.reply)).unzip();
         let command = ShardCommand::Append(AppendBatch::new(clock.now_ms(), batches));
         let raft = raft.clone();
+        let waker = waker.clone();
         tokio::spawn(async move {
+            if let Some(waker) = waker {
+                waker.ready_to_propose().await;
+            }
             let result = raft.client_write(command).await;
             drop(permit);
             deliver(result, replies);
