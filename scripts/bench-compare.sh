@@ -186,9 +186,13 @@ strait_extras() {
     strait_cli stream delete "$stream" >/dev/null || true
 }
 
-# Idle CPU and memory per node with many shards.
+# Idle CPU and memory per node with many shards. With STRAIT_RAFT_QUIET_AFTER_MS=0 in the
+# environment the groups never go quiet, and the rows say so.
 strait_idle() {
-    local shards pid
+    local shards pid system="strait-3"
+    if [ "${STRAIT_RAFT_QUIET_AFTER_MS:-}" = 0 ]; then
+        system="strait-3-always-ticking"
+    fi
     for shards in 100 1000; do
         start_strait 3
         strait_cli stream create "idle" --shards "$shards" --wait-timeout 600s >/dev/null
@@ -203,8 +207,8 @@ strait_idle() {
         local rss=""
         for pid in $pids; do rss="$rss$(rss_mib "$pid") "; done
         jq -cn --argjson shards "$shards" --argjson cpu "$(((cpu1 - cpu0) * 100 / TICKS))" \
-            --arg rss "$rss" \
-            '{mode: "idle", system: "strait-3", shards: $shards,
+            --arg rss "$rss" --arg system "$system" \
+            '{mode: "idle", system: $system, shards: $shards,
               cpu_percent_of_one_core_per_node: (($cpu / 30 / 3) * 10 | round / 10),
               rss_mib_per_node: ($rss | split(" ") | map(select(. != "") | tonumber))}' | tee -a "$RESULTS"
         stop_strait

@@ -23,6 +23,6 @@ jq -r 'def ms: . / 1000 | . * 10 | round / 10;
     (if .poll then "| \(.system) | e2e put → GetRecords poll | \(.poll.received) | - | - | \(.poll.latency_us.p50 | ms) | \(.poll.latency_us.p99 | ms) | \(.poll.latency_us.p999 | ms) |" else empty end),
     (if .subscribe then "| \(.system) | e2e put → Subscribe | \(.subscribe.received) | - | - | \(.subscribe.latency_us.p50 | ms) | \(.subscribe.latency_us.p99 | ms) | \(.subscribe.latency_us.p999 | ms) |" else empty end)' "$RESULTS"
 echo
-echo "| shards | idle CPU per node (% of one core) | RSS per node (MiB) |"
-echo "|---:|---:|---|"
-jq -r 'select(.mode == "idle") | "| \(.shards) | \(.cpu_percent_of_one_core_per_node) | \(.rss_mib_per_node | map(tostring) | join(", ")) |"' "$RESULTS"
+echo "| system | shards | idle CPU per node (% of one core) | RSS per node (MiB) |"
+echo "|---|---:|---:|---|"
+jq -r 'select(.mode == "idle") | "| \(.system) | \(.shards) | \(.cpu_percent_of_one_core_per_node) | \(.rss_mib_per_node | map(tostring) | join(", ")) |"' "$RESULTS"

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand::rngs::StdRng;
 use strait_node::{NodeConfig, NodeEnvironment, serve_with};
 use strait_raft::config::RaftTuning;
@@ -356,6 +356,10 @@ fn run_here(options: RunOptions) -> Outcome {
         workload::resharder(names.clone(), stream.clone(), shared.clone()),
     );
     let mut clients = vec!["admin".to_string(), "observer".to_string(), "ops".to_string()];
+    let lulls = workload::lulls(
+        &mut StdRng::seed_from_u64(seeds.sub("lulls", 0)),
+        options.fault_window,
+    );
     for c in 1..=client_count {
         let plan = ProducerPlan {
             client: c,
@@ -363,6 +367,7 @@ fn run_here(options: RunOptions) -> Outcome {
             stream: stream.clone(),
             keys: (0..3).map(|k| format!("key-{c}-{k}")).collect(),
             seed: seeds.sub("workload", u64::from(c)),
+            lulls: lulls.clone(),
         };
         let name = format!("c{c}");
         sim.client(name.as_str(), workload::producer(plan, shared.clone()));

@@ -108,6 +108,21 @@ pub struct ProducerPlan {
     /// The partition keys this producer owns (no other producer writes them).
     pub keys: Vec<String>,
     pub seed: u64,
+    /// Spells, from the workload's start, in which every producer holds back: long
+    /// enough for the shard groups to go quiet, so that faults meet quiet groups too.
+    pub lulls: Vec<std::ops::Range<Duration>>,
+}
+
+/// Draws the lulls every producer of a run shares: two spells of 1.5–3 s, longer than
+/// the simulated nodes' `quiet_after_ms`, somewhere in the fault window.
+pub fn lulls(rng: &mut StdRng, window: Duration) -> Vec<std::ops::Range<Duration>> {
+    let window_ms = window.as_millis() as u64;
+    (0..2)
+        .map(|_| {
+            let start = Duration::from_millis(rng.random_range(0..window_ms.max(1)));
+            start..start + Duration::from_millis(rng.random_range(1500..3000))
+        })
+        .collect()
 }
 
 /// Puts batches until the driver stops the workload, retrying each batch with the same
@@ -179,6 +194,11 @@ pub async fn producer(plan: ProducerPlan, shared: Shared) -> turmoil::Result {
         }
         batch += 1;
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..150))).await;
+        let start = shared.lock().expect("state").workload_start.unwrap_or_default();
+        let elapsed = now().saturating_sub(start);
+        if let Some(lull) = plan.lulls.iter().find(|l| l.contains(&elapsed)) {
+            tokio::time::sleep(lull.end - elapsed).await;
+        }
     }
     shared.lock().expect("state").producers_running -= 1;
     Ok(())
