@@ -389,7 +389,8 @@ impl ShardHost {
     }
 
     /// Proposes a trim on every shard this node leads whose stream's retention horizon
-    /// moved since the last trim here. Every replica applies the same cut.
+    /// moved since the last trim here and expires a retained record. Every replica applies
+    /// the same cut.
     pub async fn trim_expired(&self, view: &ControlView, now_ms: u64) {
         for shard in self.all() {
             if shard.leader() != Some(self.node_id) {
@@ -410,6 +411,17 @@ impl ShardHost {
                 .copied();
             if horizon == 0 || previous.is_some_and(|p| horizon < p + MIN_TRIM_STEP_MS) {
                 continue;
+            }
+            // Nothing retained arrived before the horizon (and whatever is appended next
+            // arrives after it): a trim entry would change nothing, and would wake an idle
+            // group once a minute for it.
+            match shard.reader.find_timestamp(horizon) {
+                Ok(cut) if cut <= shard.reader.trim_horizon() => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(group = %shard.group, error = %e, "reading the arrival index failed");
+                    continue;
+                }
             }
             shard.ready_to_propose().await;
             match shard

@@ -57,7 +57,8 @@ pub struct QuietTiming {
     pub stagger: Duration,
 }
 
-/// What quiescence reads from one replica.
+/// What quiescence reads from one replica. [`QuietGroup::glance`] fills the first four
+/// fields only; [`QuietGroup::observe`] all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observation {
     pub term: u64,
@@ -76,6 +77,11 @@ pub struct Observation {
 /// A replica whose ticker quiescence may stop.
 #[tonic::async_trait]
 pub trait QuietGroup: Send + Sync + 'static {
+    /// Term, known leader, role and last log index: cheap enough for every replica every
+    /// interval.
+    fn glance(&self) -> Observation;
+
+    /// Everything, membership and followers' progress included.
     fn observe(&self) -> Observation;
 
     /// Starts or stops the replica's ticker (its election and heartbeat timers).
@@ -92,16 +98,32 @@ where
     C: RaftTypeConfig<NodeId = u64, Term = u64>,
     SM: RaftStateMachine<C>,
 {
+    fn glance(&self) -> Observation {
+        let receiver = self.metrics();
+        let metrics = receiver.borrow_watched();
+        Observation {
+            term: metrics.current_term,
+            leader: metrics.current_leader,
+            leading: metrics.state.is_leader(),
+            last_log_index: metrics.last_log_index,
+            ..Default::default()
+        }
+    }
+
     fn observe(&self) -> Observation {
         let receiver = self.metrics();
         let metrics = receiver.borrow_watched();
         let membership = metrics.membership_config.membership();
-        let voters: Vec<NodeId> = membership.voter_ids().collect();
+        let configs = membership.get_joint_config();
+        let voters: Vec<NodeId> = match configs.as_slice() {
+            [one] => one.iter().copied().collect(),
+            _ => membership.voter_ids().collect(),
+        };
         let leading = metrics.state.is_leader();
         let last = metrics.last_log_index;
         let settled = leading
-            && membership.get_joint_config().len() == 1
-            && membership.learner_ids().next().is_none()
+            && configs.len() == 1
+            && membership.nodes().count() == voters.len()
             && metrics.last_applied.as_ref().map(|l| l.index()) == last;
         let behind = match (&metrics.replication, leading) {
             (Some(replication), true) => voters
@@ -181,6 +203,10 @@ struct Tracked {
     quiet_under: Option<Claim>,
     /// When the ticker last started again after a quiet spell.
     woke_at: Option<Instant>,
+    /// A leader's last full observation: while the leader is quiet and its glance is the
+    /// same, nothing in it moved, and reading it again for every quiet group every interval
+    /// would cost more than the timers did.
+    last_seen: Option<Observation>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,6 +268,7 @@ impl Quiescence {
                 changed_at: Instant::now(),
                 quiet_under: None,
                 woke_at: None,
+                last_seen: None,
             },
         );
     }
@@ -275,7 +302,7 @@ impl Quiescence {
                 || tracked
                     .woke_at
                     .is_some_and(|at| now.saturating_duration_since(at) < self.timing.dead_after);
-            if !lease_may_have_lapsed || !tracked.group.observe().leading {
+            if !lease_may_have_lapsed || !tracked.group.glance().leading {
                 return;
             }
             tracked.tick(id, true);
@@ -322,13 +349,22 @@ impl Quiescence {
         let mut pings: BTreeMap<NodeId, QuietPing> = BTreeMap::new();
         let mut groups = std::mem::take(&mut state.groups);
         for (&id, tracked) in groups.iter_mut() {
-            let seen = tracked.group.observe();
-            if seen.last_log_index != tracked.last_index {
-                tracked.last_index = seen.last_log_index;
+            let glance = tracked.group.glance();
+            if glance.last_log_index != tracked.last_index {
+                tracked.last_index = glance.last_log_index;
                 tracked.changed_at = now;
             }
-            let followers = || seen.voters.iter().copied().filter(move |v| *v != me);
-            if seen.leading {
+            if glance.leading {
+                let unchanged = tracked.last_seen.as_ref().is_some_and(|seen| {
+                    seen.term == glance.term
+                        && seen.leading
+                        && seen.last_log_index == glance.last_log_index
+                });
+                let seen = match tracked.last_seen.take() {
+                    Some(seen) if unchanged && !tracked.ticking => seen,
+                    _ => tracked.group.observe(),
+                };
+                let followers = || seen.voters.iter().copied().filter(move |v| *v != me);
                 tracked.quiet_under = None;
                 let idle = seen.settled
                     && now.saturating_duration_since(tracked.changed_at) >= idle_after
@@ -347,14 +383,17 @@ impl Quiescence {
                     !state.live(f, now, dead_after)
                         || state.acked.get(&f).and_then(|a| a.get(&id)) == Some(&seen.term)
                 });
+                tracked.last_seen = Some(seen);
                 tracked.tick(id, !(idle && all_acked));
             } else if let Some(claim) = tracked.quiet_under {
-                if seen.term > claim.term {
+                if glance.term > claim.term {
                     // An election happened since: the group is no longer the claimant's.
                     tracked.wake(id);
                 } else if !state.leading_here(claim.leader, now, dead_after) {
                     let silent_since = state.pinged_by.get(&claim.leader).copied().unwrap_or(now);
-                    let rank = seen
+                    let rank = tracked
+                        .group
+                        .observe()
                         .voters
                         .iter()
                         .filter(|v| **v != claim.leader && **v < me && state.live(**v, now, dead_after))
@@ -438,7 +477,7 @@ impl Quiescence {
         for (id, tracked) in state.groups.iter_mut() {
             match claims.get(id) {
                 Some(&term) => {
-                    let seen = tracked.group.observe();
+                    let seen = tracked.group.glance();
                     let follows = !seen.leading
                         && (seen.term < term
                             || (seen.term == term && seen.leader.is_none_or(|l| l == from)));
@@ -485,6 +524,9 @@ mod tests {
 
     #[tonic::async_trait]
     impl QuietGroup for Fake {
+        fn glance(&self) -> Observation {
+            self.observe()
+        }
         fn observe(&self) -> Observation {
             self.seen.lock().unwrap().clone()
         }
