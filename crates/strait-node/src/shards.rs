@@ -412,11 +412,15 @@ impl ShardHost {
             if horizon == 0 || previous.is_some_and(|p| horizon < p + MIN_TRIM_STEP_MS) {
                 continue;
             }
-            // Nothing retained arrived before the horizon (and whatever is appended next
-            // arrives after it): a trim entry would change nothing, and would wake an idle
-            // group once a minute for it.
+            // No record is retained, or none that arrived before the horizon (and whatever
+            // is appended next arrives after it): a trim entry would change nothing, and
+            // would wake an idle group once a minute for it.
+            let tip = shard.reader.tip();
+            if tip.last_record.is_none_or(|last| last < tip.first_retained) {
+                continue;
+            }
             match shard.reader.find_timestamp(horizon) {
-                Ok(cut) if cut <= shard.reader.trim_horizon() => continue,
+                Ok(cut) if cut <= tip.first_retained => continue,
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(group = %shard.group, error = %e, "reading the arrival index failed");

@@ -13,7 +13,8 @@
 //! groups only in per-group work, not in calls. Pre-vote keeps a node that was cut off
 //! from disrupting a healthy leader when it returns. A shard group idle for
 //! `quiet_after_ms` stops its timers altogether ([`crate::quiescence`]): the followers of
-//! a dead leader's idle groups notice its node's silence after `election_max_ms`.
+//! a dead leader's idle groups notice its node's silence after twice `election_max_ms`
+//! and campaign at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,13 +54,16 @@ impl Default for RaftTuning {
 
 impl RaftTuning {
     /// When shard groups go quiet, if they do: pings at the heartbeat interval, and a
-    /// silent node taken for dead after the longest election timeout, like a ticking
-    /// group's leader.
+    /// silent node taken for dead after twice the longest election timeout. That is later
+    /// than a ticking group's followers give up on their leader, but a quiet group's
+    /// followers then campaign at once rather than after an election timeout, and one
+    /// silent node wakes all the groups it leads together, so a loaded machine must not
+    /// fake a death.
     pub fn quiet_timing(&self) -> Option<QuietTiming> {
         self.quiet_after_ms.map(|idle| QuietTiming {
             interval: Duration::from_millis(self.heartbeat_ms),
             idle_after: Duration::from_millis(idle),
-            dead_after: Duration::from_millis(self.election_max_ms),
+            dead_after: Duration::from_millis(self.election_max_ms * 2),
             stagger: Duration::from_millis(self.election_max_ms),
         })
     }

@@ -7,19 +7,24 @@
 //! interval (a [`QuietPing`]) carries the liveness that per-group heartbeats would have.
 //!
 //! Every interval, on every node:
-//! - A leader pings each follower of the groups it leads. In the ping it claims quiet for
-//!   every group that is idle: no new entry for `idle_after`, every entry applied, one
-//!   configuration without learners, and every live follower holding the last entry.
+//! - A node pings each peer. In the ping to a follower of groups it leads, it claims quiet
+//!   for every such group that is idle: no new entry for `idle_after`, every entry
+//!   applied, one configuration without learners, and every live follower holding the
+//!   last entry.
 //! - A follower that gets a claim for a group from the group's leader (it leads nothing
 //!   itself there, and its term is not newer than the claim's) stops the group's ticker.
 //!   It acknowledges the claim once it knows the sender as its leader in that term.
 //! - The leader stops its own ticker once every live follower acknowledged.
 //! - A new entry ends the idleness: the leader ticks again and drops the claim, and its
-//!   followers tick again at the next ping without it. Appends and commits flow whether
-//!   or not the timers run, so a write to a quiet group is not slowed down.
-//! - A follower that hears nothing from a quiet group's leader for `dead_after` wakes the
-//!   group, later by `stagger` for each other live voter ranked before it, so that one
-//!   campaigns first instead of all splitting the vote.
+//!   followers tick again at the next ping without it (as they do when the leader steps
+//!   down). Appends and commits flow whether or not the timers run. A proposal first
+//!   wakes a quiet leader and renews its lease ([`ProposalWaker`]), which openraft
+//!   requires and a quiet leader lets run out.
+//! - A follower that hears nothing from a quiet group's leader (neither a ping nor an
+//!   answer to its own) for `dead_after` wakes the group, later by `stagger` for each
+//!   other live voter ranked before it, so that one campaigns first instead of all
+//!   splitting the vote. A node whose own rounds ran late was starved, and does not take
+//!   its peers' silence for death in that round.
 //!
 //! Safety never rests on any of this: a stopped ticker only keeps a replica from starting
 //! elections and sending heartbeats, and Raft is safe whatever the timing. What changes
@@ -51,7 +56,7 @@ pub struct QuietTiming {
     /// How long a group must have had no new entry to go quiet.
     pub idle_after: Duration,
     /// How long a follower waits, hearing nothing from a node, before it takes the node
-    /// for dead: the longest election timeout, like the leader lease of a ticking group.
+    /// for dead (see [`crate::config::RaftTuning::quiet_timing`]).
     pub dead_after: Duration,
     /// How much later each further follower wakes a group whose leader died.
     pub stagger: Duration,
@@ -183,10 +188,9 @@ struct State {
     groups: BTreeMap<GroupId, Tracked>,
     /// When each peer last proved alive: a ping from it, or its answer to one of ours.
     heard: BTreeMap<NodeId, Instant>,
-    /// When each peer last pinged this node as a leader. A quiet follower watches only
-    /// this: a node that stopped leading the groups here stops pinging, even if it still
-    /// answers this node's own pings.
-    pinged_by: BTreeMap<NodeId, Instant>,
+    /// When the last round ran: a round much later than its interval means this node was
+    /// starved, and its peers' pings may be waiting unread.
+    last_round: Option<Instant>,
     /// The claims each follower acknowledged in its latest answer: group and term.
     acked: BTreeMap<NodeId, BTreeMap<GroupId, u64>>,
     /// Peers with a ping on the way: one at a time each.
@@ -240,11 +244,6 @@ impl State {
             .is_some_and(|at| now.saturating_duration_since(*at) < dead_after)
     }
 
-    fn leading_here(&self, peer: NodeId, now: Instant, dead_after: Duration) -> bool {
-        self.pinged_by
-            .get(&peer)
-            .is_some_and(|at| now.saturating_duration_since(*at) < dead_after)
-    }
 }
 
 impl Quiescence {
@@ -326,7 +325,8 @@ impl Quiescence {
                 _ = stop.wait_for(|s| *s) => return,
                 _ = interval.tick() => {}
             }
-            for (peer, ping) in self.round(Instant::now()) {
+            let peers: Vec<NodeId> = router.addresses().into_keys().collect();
+            for (peer, ping) in self.round(Instant::now(), &peers) {
                 let this = self.clone();
                 let router = router.clone();
                 tokio::spawn(async move { this.send(&router, peer, ping).await });
@@ -334,9 +334,12 @@ impl Quiescence {
         }
     }
 
-    /// One interval's decisions: which replicas tick, and the pings to send (to peers
-    /// without one still on the way).
-    fn round(&self, now: Instant) -> BTreeMap<NodeId, QuietPing> {
+    /// One interval's decisions: which replicas tick, and the pings to send: one to every
+    /// peer in `peers` without one still on the way, with the claims for the groups it
+    /// follows here. A node pings its peers whether or not it leads anything there, so a
+    /// follower hears a leader that stopped claiming a group (it stepped down, or the group
+    /// is busy) and wakes it.
+    fn round(&self, now: Instant, peers: &[NodeId]) -> BTreeMap<NodeId, QuietPing> {
         let QuietTiming {
             idle_after,
             dead_after,
@@ -346,7 +349,25 @@ impl Quiescence {
         let me = self.me;
         let mut guard = self.state.lock().expect("quiescence lock");
         let state = &mut *guard;
-        let mut pings: BTreeMap<NodeId, QuietPing> = BTreeMap::new();
+        let mut pings: BTreeMap<NodeId, QuietPing> = peers
+            .iter()
+            .filter(|p| **p != me)
+            .map(|p| {
+                (
+                    *p,
+                    QuietPing {
+                        from: me,
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect();
+        // A late round means this node was starved: its peers' pings may be waiting unread,
+        // so their silence proves nothing yet.
+        let starved = state
+            .last_round
+            .is_some_and(|last| now.saturating_duration_since(last) > self.timing.interval * 3);
+        state.last_round = Some(now);
         let mut groups = std::mem::take(&mut state.groups);
         for (&id, tracked) in groups.iter_mut() {
             let glance = tracked.group.glance();
@@ -389,8 +410,8 @@ impl Quiescence {
                 if glance.term > claim.term {
                     // An election happened since: the group is no longer the claimant's.
                     tracked.wake(id);
-                } else if !state.leading_here(claim.leader, now, dead_after) {
-                    let silent_since = state.pinged_by.get(&claim.leader).copied().unwrap_or(now);
+                } else if !starved && !state.live(claim.leader, now, dead_after) {
+                    let silent_since = state.heard.get(&claim.leader).copied().unwrap_or(now);
                     let rank = tracked
                         .group
                         .observe()
@@ -472,7 +493,6 @@ impl Quiescence {
             .collect();
         let mut state = self.state.lock().expect("quiescence lock");
         state.heard.insert(from, now);
-        state.pinged_by.insert(from, now);
         let mut quiet = Vec::new();
         for (id, tracked) in state.groups.iter_mut() {
             match claims.get(id) {
@@ -608,7 +628,7 @@ mod tests {
             tokio::time::advance(TIMING.interval).await;
             let now = Instant::now();
             let leader = &self.nodes[0];
-            let pings = leader.round(now);
+            let pings = leader.round(now, &[1, 2, 3]);
             for (peer, ping) in &pings {
                 let mut answer = None;
                 if self.leader_reachable {
@@ -629,8 +649,8 @@ mod tests {
             }
             self.nodes[1].state.lock().unwrap().heard.insert(3, now);
             self.nodes[2].state.lock().unwrap().heard.insert(2, now);
-            self.nodes[1].round(now);
-            self.nodes[2].round(now);
+            self.nodes[1].round(now, &[1, 2, 3]);
+            self.nodes[2].round(now, &[1, 2, 3]);
             pings
         }
 
@@ -752,17 +772,33 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_follower_wakes_when_the_leader_stops_pinging_though_it_answers_pings() {
-        let mut cluster = Cluster::new();
+    async fn a_leader_that_steps_down_wakes_its_followers_with_its_next_ping() {
+        let cluster = Cluster::new();
         cluster.idle().await;
         cluster.step().await;
         assert!(!cluster.replicas[1].ticking());
-        // Node 1 no longer pings (it leads nothing on node 2) but answers node 2's pings.
+        // Node 1 no longer leads the group (say it was removed from it) but lives on and
+        // pings: the claim is missing from its next ping.
+        cluster.replicas[0].set(follower_view(None, 2, 10));
+        let pings = cluster.step().await;
+        assert!(pings[&2].groups.is_empty());
+        assert!(cluster.replicas.iter().all(|r| r.ticking()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_starved_node_does_not_take_its_peers_silence_for_death() {
+        let mut cluster = Cluster::new();
+        cluster.idle().await;
+        cluster.step().await;
         cluster.leader_reachable = false;
-        for _ in 0..5 {
-            cluster.step().await;
-            cluster.nodes[1].state.lock().unwrap().heard.insert(1, Instant::now());
-        }
+        // Node 2 runs no round for a second: when it runs again, node 1's pings may be
+        // waiting unread, and it does not wake the group in that round.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        cluster.nodes[1].round(Instant::now(), &[1, 2, 3]);
+        assert!(!cluster.replicas[1].ticking());
+        // The next, punctual round does.
+        tokio::time::advance(TIMING.interval).await;
+        cluster.nodes[1].round(Instant::now(), &[1, 2, 3]);
         assert!(cluster.replicas[1].ticking());
     }
 
@@ -773,7 +809,7 @@ mod tests {
         assert!(!cluster.replicas[1].ticking());
         cluster.step().await;
         cluster.replicas[1].set(follower_view(Some(3), 3, 11));
-        cluster.nodes[1].round(Instant::now());
+        cluster.nodes[1].round(Instant::now(), &[1, 2, 3]);
         assert!(cluster.replicas[1].ticking());
         // A claim from a stale leader is not followed.
         let ping = QuietPing {
