@@ -34,6 +34,8 @@ SHARDS="${SHARDS:-4}"
 mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
 DEV_PID=""
+# Extra arguments for `strait dev` (the idle rows set them).
+DEV_ARGS=()
 NATS_PIDS=()
 
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
@@ -111,7 +113,7 @@ start_strait() {
     rm -rf "$dir"
     log "starting strait dev --nodes $nodes"
     "$STRAIT" dev --nodes "$nodes" --data-dir "$dir" --base-port 7101 --kinesis-base-port 4601 \
-        --log-level warn >"$OUT/strait-$nodes.log" 2>&1 &
+        --log-level warn "${DEV_ARGS[@]}" >"$OUT/strait-$nodes.log" 2>&1 &
     DEV_PID=$!
     local i
     for i in $(seq 1 120); do
@@ -186,12 +188,13 @@ strait_extras() {
     strait_cli stream delete "$stream" >/dev/null || true
 }
 
-# Idle CPU and memory per node with many shards. With STRAIT_RAFT_QUIET_AFTER_MS=0 in the
-# environment the groups never go quiet, and the rows say so.
+# Idle CPU and memory per node with many shards. With IDLE_ALWAYS_TICKING=1 the groups
+# never go quiet (--raft-quiet-after-ms 0), and the rows say so.
 strait_idle() {
     local shards pid system="strait-3"
-    if [ "${STRAIT_RAFT_QUIET_AFTER_MS:-}" = 0 ]; then
+    if [ "${IDLE_ALWAYS_TICKING:-0}" = 1 ]; then
         system="strait-3-always-ticking"
+        DEV_ARGS=(--raft-quiet-after-ms 0)
     fi
     for shards in 100 1000; do
         start_strait 3

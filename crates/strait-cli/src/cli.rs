@@ -400,6 +400,11 @@ pub struct DevArgs {
     #[arg(long, env = "STRAIT_REPLICATION_FACTOR", value_name = "N")]
     pub replication_factor: Option<usize>,
 
+    /// Passed to every node's `--raft-quiet-after-ms`: how long a shard group goes without
+    /// a write before its Raft timers stop (0: never).
+    #[arg(long, hide = true, value_name = "MS")]
+    pub raft_quiet_after_ms: Option<u64>,
+
     /// How long to wait for every node to report the cluster ready before giving up and
     /// stopping the nodes.
     #[arg(

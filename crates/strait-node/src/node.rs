@@ -356,15 +356,18 @@ where
     ))
     .max_decoding_message_size(MAX_MESSAGE_BYTES)
     .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let mut transport_service = strait_raft::network::RaftTransportService::new(registry.clone(), engine.clone());
+    let mut transport_service =
+        strait_raft::network::RaftTransportService::new(registry.clone(), engine.clone());
     let mut quiet_pings = None;
     if let Some(quiescence) = host.quiescence() {
         transport_service = transport_service.with_quiescence(quiescence.clone());
-        quiet_pings = Some(tokio::spawn(quiescence.clone().run(router.clone(), stop_rx.clone())));
+        quiet_pings = Some(tokio::spawn(
+            quiescence.clone().run(router.clone(), stop_rx.clone()),
+        ));
     }
     let transport = RaftTransportServer::new(transport_service)
-    .max_decoding_message_size(MAX_MESSAGE_BYTES)
-    .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let server = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(10)))

@@ -243,7 +243,6 @@ impl State {
             .get(&peer)
             .is_some_and(|at| now.saturating_duration_since(*at) < dead_after)
     }
-
 }
 
 impl Quiescence {
@@ -377,9 +376,7 @@ impl Quiescence {
             }
             if glance.leading {
                 let unchanged = tracked.last_seen.as_ref().is_some_and(|seen| {
-                    seen.term == glance.term
-                        && seen.leading
-                        && seen.last_log_index == glance.last_log_index
+                    seen.term == glance.term && seen.leading && seen.last_log_index == glance.last_log_index
                 });
                 let seen = match tracked.last_seen.take() {
                     Some(seen) if unchanged && !tracked.ticking => seen,
@@ -499,8 +496,7 @@ impl Quiescence {
                 Some(&term) => {
                     let seen = tracked.group.glance();
                     let follows = !seen.leading
-                        && (seen.term < term
-                            || (seen.term == term && seen.leader.is_none_or(|l| l == from)));
+                        && (seen.term < term || (seen.term == term && seen.leader.is_none_or(|l| l == from)));
                     if !follows {
                         continue;
                     }
@@ -677,7 +673,10 @@ mod tests {
         // The first idle round claims quiet; the followers stop ticking and acknowledge.
         let pings = cluster.idle().await;
         assert_eq!(pings[&2].groups, vec![G.0]);
-        assert!(cluster.replicas[0].ticking(), "the leader waits for acknowledgements");
+        assert!(
+            cluster.replicas[0].ticking(),
+            "the leader waits for acknowledgements"
+        );
         assert!(!cluster.replicas[1].ticking() && !cluster.replicas[2].ticking());
         // The next round sees both acknowledgements: the leader stops too.
         cluster.step().await;
@@ -736,8 +735,14 @@ mod tests {
         cluster.replicas[2].set(follower_view(None, 1, 10));
         cluster.idle().await;
         cluster.step().await;
-        assert!(!cluster.replicas[2].ticking(), "it must not campaign against a live leader");
-        assert!(cluster.replicas[0].ticking(), "the leader heartbeats until node 3 knows it");
+        assert!(
+            !cluster.replicas[2].ticking(),
+            "it must not campaign against a live leader"
+        );
+        assert!(
+            cluster.replicas[0].ticking(),
+            "the leader heartbeats until node 3 knows it"
+        );
         // Once it knows the leader, it acknowledges and the leader goes quiet too.
         cluster.replicas[2].set(follower_view(Some(1), 2, 10));
         cluster.step().await;

@@ -27,7 +27,12 @@ async fn idle_groups_go_quiet_and_still_fail_over() -> Result<()> {
     let mut cluster = TestCluster::start(
         3,
         ClusterOptions {
-            extra_args: vec!["--raft-quiet-after-ms".into(), "500".into(), "--log-level".into(), "info,strait_raft::quiescence=debug".into()],
+            extra_args: vec![
+                "--raft-quiet-after-ms".into(),
+                "500".into(),
+                "--log-level".into(),
+                "info,strait_raft::quiescence=debug".into(),
+            ],
         },
     )
     .await?;
@@ -42,7 +47,8 @@ async fn idle_groups_go_quiet_and_still_fail_over() -> Result<()> {
     let shards = shards(&mut client).await?;
     let mut led: BTreeMap<u64, usize> = BTreeMap::new();
     for shard in &shards {
-        *led.entry(shard.leader.context("a leader for every shard")?).or_default() += 1;
+        *led.entry(shard.leader.context("a leader for every shard")?)
+            .or_default() += 1;
     }
     let (&victim, &count) = led.iter().max_by_key(|(_, n)| **n).context("leaders")?;
     cluster.kill9(victim);
@@ -70,7 +76,10 @@ async fn idle_groups_go_quiet_and_still_fail_over() -> Result<()> {
         .collect();
     for data in &written {
         if !read.contains(data) {
-            bail!("acknowledged record {:?} not read back", String::from_utf8_lossy(data));
+            bail!(
+                "acknowledged record {:?} not read back",
+                String::from_utf8_lossy(data)
+            );
         }
     }
     assert_eq!(read.len(), written.len(), "every record read back once");
@@ -101,7 +110,9 @@ async fn put_to_every_shard(
 ) -> Result<Vec<Vec<u8>>> {
     let deadline = Instant::now() + patience;
     let mut written = Vec::new();
-    let tag_id = tag.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let tag_id = tag
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
     for (index, shard) in shards(client).await?.into_iter().enumerate() {
         let range = shard.hash_key_range.context("a hash key range")?;
         let data = format!("{tag}:{}", shard.shard_id).into_bytes();
@@ -127,7 +138,10 @@ async fn put_to_every_shard(
                 Err(_) if Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Err(status) => bail!("shard {} took no write within {patience:?}: {status}", shard.shard_id),
+                Err(status) => bail!(
+                    "shard {} took no write within {patience:?}: {status}",
+                    shard.shard_id
+                ),
             }
         }
         written.push(data);

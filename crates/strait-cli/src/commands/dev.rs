@@ -157,6 +157,9 @@ fn spawn_node(
     if let Some(factor) = args.replication_factor {
         command.args(["--replication-factor", &factor.to_string()]);
     }
+    if let Some(ms) = args.raft_quiet_after_ms {
+        command.args(["--raft-quiet-after-ms", &ms.to_string()]);
+    }
     if let Some(level) = &global.log_level {
         command.args(["--log-level", level]);
     }
