@@ -384,6 +384,7 @@ mod tests {
             kinesis_base_port: 4567,
             data_dir: PathBuf::from("dev"),
             replication_factor: None,
+            raft_quiet_after_ms: None,
             ready_timeout: Duration::from_secs(60),
         }
     }
