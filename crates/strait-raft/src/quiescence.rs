@@ -51,7 +51,7 @@ use crate::network::PeerRouter;
 /// When groups go quiet and when a silent leader counts as dead.
 #[derive(Debug, Clone, Copy)]
 pub struct QuietTiming {
-    /// How often a node pings its groups' followers: the Raft heartbeat interval.
+    /// How often a node pings each peer: the Raft heartbeat interval.
     pub interval: Duration,
     /// How long a group must have had no new entry to go quiet.
     pub idle_after: Duration,
