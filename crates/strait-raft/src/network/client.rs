@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use openraft::alias::{SnapshotOf, VoteOf};
+use openraft::alias::{LogIdOf, SnapshotOf, VoteOf};
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::RPCOption;
 use openraft::raft::{
@@ -75,16 +75,21 @@ where
             router: self.router.clone(),
             group: self.group,
             target,
+            commit_sent: None,
             _config: PhantomData,
         }
     }
 }
 
 /// The network from one group's replica to one peer.
-pub struct GroupNetwork<C> {
+pub struct GroupNetwork<C: RaftTypeConfig> {
     router: Arc<PeerRouter>,
     group: GroupId,
     target: NodeId,
+    /// The commit point this client last told the peer. An append without entries that
+    /// moves it is a commit notice (the follower applies, and answers reads and
+    /// subscriptions, once it has it), not a heartbeat: it must not wait to be coalesced.
+    commit_sent: Option<LogIdOf<C>>,
     _config: PhantomData<fn() -> C>,
 }
 
@@ -125,7 +130,7 @@ impl std::fmt::Display for ErrorText {
 
 impl std::error::Error for ErrorText {}
 
-impl<C> GroupNetwork<C> {
+impl<C: RaftTypeConfig> GroupNetwork<C> {
     fn client(&self) -> Result<RaftTransportClient<tonic::transport::Channel>, CallError> {
         let channel = self
             .router
@@ -226,7 +231,11 @@ where
         rpc: AppendEntriesRequest<C>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<C>, RPCError<C>> {
-        if rpc.entries.is_empty() {
+        let moves_commit = rpc.leader_commit > self.commit_sent;
+        if moves_commit {
+            self.commit_sent = rpc.leader_commit.clone();
+        }
+        if rpc.entries.is_empty() && !moves_commit {
             return self.heartbeat(&rpc, &option).await.map_err(CallError::into_rpc);
         }
         let (body, partial) = encode_append(rpc).map_err(CallError::into_rpc)?;
