@@ -162,6 +162,16 @@ where
     }
 }
 
+/// The quiet claims of a ping: group and the term its sender leads it in. The server
+/// refuses a ping whose lists differ in length before it gets here.
+fn claims(ping: &QuietPing) -> BTreeMap<GroupId, u64> {
+    ping.groups
+        .iter()
+        .zip(&ping.terms)
+        .map(|(g, t)| (GroupId(*g), *t))
+        .collect()
+}
+
 /// Readies one group for proposals: see [`Quiescence::waker`].
 #[derive(Clone)]
 pub struct ProposalWaker {
@@ -432,12 +442,7 @@ impl Quiescence {
 
     /// Sends one ping and records what its answer proves.
     async fn send(&self, router: &PeerRouter, peer: NodeId, ping: QuietPing) {
-        let claims: BTreeMap<GroupId, u64> = ping
-            .groups
-            .iter()
-            .zip(&ping.terms)
-            .map(|(g, t)| (GroupId(*g), *t))
-            .collect();
+        let claims = claims(&ping);
         let answer = match router.channel(peer) {
             Ok(channel) => {
                 let mut client = RaftTransportClient::new(channel);
@@ -482,12 +487,7 @@ impl Quiescence {
     pub fn answer(&self, ping: &QuietPing) -> QuietPong {
         let now = Instant::now();
         let from = ping.from;
-        let claims: BTreeMap<GroupId, u64> = ping
-            .groups
-            .iter()
-            .zip(&ping.terms)
-            .map(|(g, t)| (GroupId(*g), *t))
-            .collect();
+        let claims = claims(ping);
         let mut state = self.state.lock().expect("quiescence lock");
         state.heard.insert(from, now);
         let mut quiet = Vec::new();

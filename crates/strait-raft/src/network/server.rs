@@ -91,7 +91,15 @@ impl RaftTransport for RaftTransportService {
             .quiescence
             .as_ref()
             .ok_or_else(|| Status::unimplemented("quiescence is off on this node"))?;
-        Ok(Response::new(quiescence.answer(&request.into_inner())))
+        let ping = request.into_inner();
+        if ping.groups.len() != ping.terms.len() {
+            return Err(Status::invalid_argument(format!(
+                "quiet ping with {} groups and {} terms",
+                ping.groups.len(),
+                ping.terms.len()
+            )));
+        }
+        Ok(Response::new(quiescence.answer(&ping)))
     }
 
     async fn install_snapshot(
