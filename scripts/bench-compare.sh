@@ -4,9 +4,10 @@
 # with each system's server CPU per record (/proc/<pid>/stat, summed over its nodes) and
 # disk bytes written per acknowledged payload byte (/proc/<pid>/io).
 #
-#   scripts/bench-compare.sh [all|compare|strait3|strait1|nats|idle]   (default: all)
+#   scripts/bench-compare.sh [all|compare|strait3|strait1|nats|idle|reshard]   (default: all)
 #
 # `compare` runs Strait 3-node and NATS row by row, alternating, with both clusters up.
+# `reshard` splits and merges shards under a steady load and reports what producers saw.
 #
 # Environment: DURATION (seconds per row, default 10), OUT (results directory, default
 # /var/tmp/strait-bench), STRAIT (the strait binary, default the release build in
@@ -276,6 +277,37 @@ nats_matrix() {
 # --- main ---------------------------------------------------------------------------
 
 # Strait 3-node and NATS run side by side, row by row, so that both see the same machine.
+# Splits and merges under load: producers write 1 KiB records in batches of 100 at
+# RESHARD_RATE records/s while two shards are split and their children merged back, one
+# change every few seconds. One JSON line: the producers' summary (errors, failed records,
+# slowest request) and how long each change took from request to the new shards taking
+# writes.
+strait_reshard() {
+    local stream="split$RANDOM" rate="${RESHARD_RATE:-5000}" bench_pid changes=() t0 t1
+    start_strait 3
+    strait_cli stream create "$stream" --shards 2 >/dev/null
+    "$STRAIT" --endpoint http://127.0.0.1:7101 bench produce --stream "$stream" --record-size 1024 \
+        --batch-size 100 --concurrency 8 --rate "$rate" --duration 32s --progress 0s \
+        >"$OUT/reshard-bench.json" 2>>"$OUT/stderr.log" &
+    bench_pid=$!
+    # Shards 0 and 1 split into 2+3 and 4+5; the pairs merge into 6 and 7.
+    local change
+    for change in "split $stream 0" "split $stream 1" "merge $stream 2 3" "merge $stream 4 5"; do
+        sleep 5
+        t0=$(date +%s%N)
+        # shellcheck disable=SC2086
+        strait_cli stream $change >/dev/null
+        t1=$(date +%s%N)
+        changes+=("$(jq -cn --arg c "$change" --argjson ms "$(((t1 - t0) / 1000000))" '{change: $c, ms: $ms}')")
+    done
+    wait "$bench_pid"
+    tail -n 1 "$OUT/reshard-bench.json" | jq -c --argjson changes "$(printf '%s\n' "${changes[@]}" | jq -s .)" \
+        '{system: "strait-3-reshard", mode, records, records_per_s, errors, failed,
+          slowest_request_ms: (.latency_us.max / 1000), p999_ms: (.latency_us.p999 / 1000),
+          changes: $changes}' | tee -a "$RESULTS"
+    stop_strait
+}
+
 compare_matrix() {
     local size batch conc
     for size in "${SIZES[@]}"; do
@@ -301,7 +333,9 @@ case "$WHAT" in
         start_strait 1; strait_matrix strait-1 1; strait_extras strait-1 1; stop_strait ;;&
     all | idle)
         strait_idle ;;&
-    all | compare | strait3 | strait1 | nats | idle) ;;
-    *) echo "usage: $0 [all|compare|strait3|strait1|nats|idle]" >&2; exit 2 ;;
+    all | reshard)
+        strait_reshard ;;&
+    all | compare | strait3 | strait1 | nats | idle | reshard) ;;
+    *) echo "usage: $0 [all|compare|strait3|strait1|nats|idle|reshard]" >&2; exit 2 ;;
 esac
 log "results in $RESULTS"
