@@ -302,7 +302,7 @@ strait_reshard() {
     done
     wait "$bench_pid"
     tail -n 1 "$OUT/reshard-bench.json" | jq -c --argjson changes "$(printf '%s\n' "${changes[@]}" | jq -s .)" \
-        '{system: "strait-3-reshard", mode, records, records_per_s, errors, failed,
+        '{system: "strait-3", mode: "reshard", rate, records, records_per_s, errors, failed,
           slowest_request_ms: (.latency_us.max / 1000), p999_ms: (.latency_us.p999 / 1000),
           changes: $changes}' | tee -a "$RESULTS"
     stop_strait

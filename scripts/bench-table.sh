@@ -26,3 +26,7 @@ echo
 echo "| system | shards | idle CPU per node (% of one core) | RSS per node (MiB) |"
 echo "|---|---:|---:|---|"
 jq -r 'select(.mode == "idle") | "| \(.system) | \(.shards) | \(.cpu_percent_of_one_core_per_node) | \(.rss_mib_per_node | map(tostring) | join(", ")) |"' "$RESULTS"
+echo
+echo "| system | rate (rec/s) | producer errors | failed records | slowest request ms | p999 ms | changes (ms) |"
+echo "|---|---:|---:|---:|---:|---:|---|"
+jq -r 'select(.mode == "reshard") | "| \(.system) | \(.rate) | \(.errors) | \(.failed) | \(.slowest_request_ms) | \(.p999_ms) | \(.changes | map("\(.change | split(" ") | .[0]) \(.ms)") | join(", ")) |"' "$RESULTS"
