@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
+use crate::sled_files::SledFiles;
+
 /// One atomic group of puts and deletes.
 #[derive(Debug, Default, Clone)]
 pub struct WriteBatch {
@@ -73,17 +75,12 @@ pub trait KvEngine: Send + Sync + 'static {
 /// The production engine: one sled tree. Keys of every family share the tree so one
 /// `apply_batch` covers log entries, Raft state and indexes atomically.
 ///
-/// sled's `flush` alone is not enough for durability: it makes its log durable with
-/// `sync_file_range`, which neither flushes the device's write cache nor the file's
-/// metadata, and it writes values too large for a log buffer (about 128 KiB, a Raft entry
-/// of a few hundred kilobytes of records) to files of their own that it never syncs. So a
-/// flush ends with `syncfs` on the database's file system, which writes back every dirty
-/// file there, blob files and their directory entries included, and flushes the cache.
+/// sled's `flush` alone is not durable (see [`crate::sled_files`]), so a flush here also
+/// syncs the files sled wrote.
 pub struct SledEngine {
     db: sled::Db,
     tree: sled::Tree,
-    /// The database directory, held open for `syncfs`.
-    dir: std::fs::File,
+    files: SledFiles,
     poisoned: AtomicBool,
 }
 
@@ -99,32 +96,19 @@ impl SledEngine {
             .open()
             .map_err(sled_error)?;
         let tree = db.open_tree("strait").map_err(sled_error)?;
-        let dir = std::fs::File::open(dir)?;
+        let files = SledFiles::open(dir)?;
         Ok(Self {
             db,
             tree,
-            dir,
+            files,
             poisoned: AtomicBool::new(false),
         })
     }
 
-    /// Makes everything sled wrote so far durable, its blob files included.
-    fn sync_files(&self) -> io::Result<()> {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            // SAFETY: `syncfs` only reads the descriptor, which `self.dir` keeps open.
-            if unsafe { libc::syncfs(self.dir.as_raw_fd()) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            // Without syncfs: the directory itself; sled syncs its log with a full
-            // fsync on these systems, but blob files stay unsynced.
-            self.dir.sync_all()
-        }
+    /// Blob files fsynced one by one so far, and flushes that fell back to syncing the
+    /// whole file system (see [`crate::sled_files`]): a diagnostic for the flush path.
+    pub fn sync_counts(&self) -> (u64, u64) {
+        self.files.sync_counts()
     }
 }
 
@@ -176,8 +160,10 @@ impl KvEngine for SledEngine {
         if self.poisoned.load(Ordering::Acquire) {
             return Err(io::Error::other("storage poisoned by an earlier flush failure"));
         }
-        let flushed = self.db.flush().map_err(sled_error);
-        match flushed.and_then(|_| self.sync_files()) {
+        let synced = self
+            .files
+            .sync_after(|| self.db.flush().map(drop).map_err(sled_error));
+        match synced {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.poisoned.store(true, Ordering::Release);
@@ -327,6 +313,15 @@ mod tests {
             b.put(&b"small"[..], &b"s"[..]);
             engine.write(b).unwrap();
             engine.flush().unwrap();
+            #[cfg(target_os = "linux")]
+            {
+                let (blob_syncs, whole_file_system_syncs) = engine.sync_counts();
+                assert!(
+                    blob_syncs >= 1,
+                    "the flush was expected to fsync the new blob by name"
+                );
+                assert_eq!(whole_file_system_syncs, 0);
+            }
         }
         let blobs = std::fs::read_dir(dir.path().join("blobs")).unwrap().count();
         assert!(blobs > 0, "the large value was expected in a blob file");

@@ -22,6 +22,7 @@ pub mod disk;
 pub mod engine;
 pub mod flusher;
 pub mod keys;
+mod sled_files;
 
 pub use engine::{KvEngine, MemoryEngine, SledEngine, WriteBatch};
 pub use flusher::Flusher;
