@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use openraft::rt::WatchReceiver;
+use std::sync::atomic::Ordering;
 use strait_kinesis::NodeProbe;
 use strait_raft::GroupId;
-use strait_storage::KvEngine;
+
+use strait_storage::{Flusher, KvEngine};
 use tokio::sync::watch;
 
 use crate::control::ControlHandle;
@@ -29,6 +31,7 @@ pub struct NodeHealth {
     pub control: ControlHandle,
     pub host: Arc<ShardHost>,
     pub engine: Arc<dyn KvEngine>,
+    pub flusher: Flusher,
     /// Turns true when the node starts shutting down.
     pub shutting_down: watch::Receiver<bool>,
 }
@@ -71,6 +74,8 @@ impl NodeHealth {
             view: &view,
             groups,
             disk_bytes,
+            flushes: self.flusher.stats().flushes.load(Ordering::Relaxed),
+            flush_requests: self.flusher.stats().requests.load(Ordering::Relaxed),
             quiet_groups: self.host.quiescence().map_or(0, |q| q.quiet_count()),
             ready: self.readiness().is_ok(),
             draining: *self.shutting_down.borrow(),

@@ -308,6 +308,10 @@ pub struct Scrape<'a> {
     pub groups: Vec<GroupSample>,
     /// The size of the database on disk, where there is a disk.
     pub disk_bytes: Option<u64>,
+    /// Storage flushes (one fsync each) since the node started, and the durability
+    /// requests they answered: their ratio is how much group commit shares each fsync.
+    pub flushes: u64,
+    pub flush_requests: u64,
     /// Shard replicas here whose Raft timers are stopped because their group is idle.
     pub quiet_groups: usize,
     pub ready: bool,
@@ -446,6 +450,22 @@ fn render_node(out: &mut Exposition, scrape: &Scrape<'_>) {
         out.sample("strait_node_disk_bytes", &[], bytes as f64);
     }
     out.family(
+        "strait_node_flushes_total",
+        Kind::Counter,
+        "Storage flushes to disk; each answers every durability request queued while the previous one ran.",
+    );
+    out.sample("strait_node_flushes_total", &[], scrape.flushes as f64);
+    out.family(
+        "strait_node_flush_requests_total",
+        Kind::Counter,
+        "Durability requests (Raft appends, votes, checkpoints) answered by storage flushes.",
+    );
+    out.sample(
+        "strait_node_flush_requests_total",
+        &[],
+        scrape.flush_requests as f64,
+    );
+    out.family(
         "strait_node_ready",
         Kind::Gauge,
         "1 while this node reports ready (/readyz answers 200).",
@@ -540,6 +560,8 @@ mod tests {
                 sample(5, ServerState::Follower, &[]),
             ],
             disk_bytes: Some(4096),
+            flushes: 12,
+            flush_requests: 30,
             quiet_groups: 1,
             ready: true,
             draining: false,
@@ -549,6 +571,8 @@ mod tests {
         assert!(text.contains("strait_node_shard_leaders 0\n"), "{text}");
         assert!(text.contains("strait_node_disk_bytes 4096\n"), "{text}");
         assert!(text.contains("strait_node_quiet_shard_groups 1\n"), "{text}");
+        assert!(text.contains("strait_node_flushes_total 12\n"), "{text}");
+        assert!(text.contains("strait_node_flush_requests_total 30\n"), "{text}");
         assert!(text.contains("strait_node_ready 1\n"), "{text}");
         assert!(
             text.contains("strait_raft_role{group=\"0\",role=\"leader\"} 1\n"),

@@ -331,6 +331,7 @@ where
             control: control.clone(),
             host: host.clone(),
             engine: engine.clone(),
+            flusher: flusher.clone(),
             shutting_down: shutting_down_rx.clone(),
         });
         tokio::spawn(strait_kinesis::serve(
