@@ -22,6 +22,21 @@ pub fn seal(payload: &[u8]) -> Bytes {
     out.freeze()
 }
 
+/// Room [`seal_in_place`] needs in front of the payload.
+pub const FRAME_HEADER_LEN: usize = 4;
+
+/// Frames a payload that was written after [`FRAME_HEADER_LEN`] reserved bytes of
+/// `buf`, without copying it. A buffer shorter than the header is framed as an empty
+/// payload would be (its bytes are not a payload).
+pub fn seal_in_place(mut buf: Vec<u8>) -> Bytes {
+    if buf.len() < FRAME_HEADER_LEN {
+        return seal(&[]);
+    }
+    let crc = crc32c::crc32c(&buf[FRAME_HEADER_LEN..]);
+    buf[..FRAME_HEADER_LEN].copy_from_slice(&crc.to_be_bytes());
+    Bytes::from(buf)
+}
+
 /// Verifies a framed value and returns its payload.
 pub fn open(framed: &Bytes) -> Result<Bytes, ChecksumMismatch> {
     if framed.len() < 4 {
@@ -50,6 +65,13 @@ mod tests {
             let framed = seal(&payload);
             let opened = open(&framed).unwrap();
             prop_assert_eq!(opened.as_ref(), &payload[..]);
+        }
+
+        #[test]
+        fn sealing_in_place_frames_like_sealing_a_copy(payload in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let mut buf = vec![0xEE; FRAME_HEADER_LEN];
+            buf.extend_from_slice(&payload);
+            prop_assert_eq!(seal_in_place(buf), seal(&payload));
         }
 
         #[test]

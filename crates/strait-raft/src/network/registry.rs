@@ -72,8 +72,9 @@ impl<C: RaftTypeConfig, SM: RaftStateMachine<C>> RaftGroupRpc<C, SM> {
     }
 }
 
-fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Status> {
-    codec::decode(body).map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))
+/// Record data in the decoded message slices `body` rather than copying it.
+fn decode<T: DeserializeOwned>(body: &Bytes) -> Result<T, Status> {
+    codec::decode_shared(body).map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Bytes, Status> {

@@ -91,6 +91,8 @@ pub struct ProducerBatch {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardRecord {
     pub partition_key: String,
+    /// A slice of the stored entry or the received message when decoded from one.
+    #[serde(deserialize_with = "crate::codec::shared_bytes")]
     pub data: Bytes,
 }
 
