@@ -64,6 +64,9 @@ impl Flusher {
     }
 }
 
+/// How many times the flusher yields to ready tasks before flushing.
+const GATHER_YIELDS: usize = 2;
+
 async fn run(
     engine: Arc<dyn KvEngine>,
     mut rx: mpsc::UnboundedReceiver<FlushCallback>,
@@ -72,6 +75,18 @@ async fn run(
 ) {
     let mut pending = Vec::with_capacity(1024);
     while rx.recv_many(&mut pending, 4096).await > 0 {
+        // Let the tasks that are ready now (other groups' appends, often) run first and
+        // join this flush: costs nothing when idle and nothing in wall time beyond their
+        // own work, and under load saves fsyncs.
+        for _ in 0..GATHER_YIELDS {
+            tokio::task::yield_now().await;
+            while pending.len() < 4096 {
+                match rx.try_recv() {
+                    Ok(done) => pending.push(done),
+                    Err(_) => break,
+                }
+            }
+        }
         let result = if blocking_flush {
             let engine = engine.clone();
             tokio::task::spawn_blocking(move || engine.flush())
