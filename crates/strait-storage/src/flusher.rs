@@ -2,8 +2,8 @@
 //!
 //! Raft appends on every group of a node, vote saves and state-machine checkpoints all
 //! ask for durability. The flusher drains every request queued while the previous flush
-//! ran and answers them all with one `flush` of the engine, so under load one fsync
-//! covers many groups' entries. An error is answered to every waiter of that flush, and
+//! ran, lets the tasks ready at that moment add theirs, and answers them all with one
+//! `flush` of the engine, so under load one fsync covers many groups' entries. An error is answered to every waiter of that flush, and
 //! the engine stays poisoned (see [`crate::engine`]).
 
 use std::io;
