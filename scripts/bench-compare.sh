@@ -276,7 +276,6 @@ nats_matrix() {
 
 # --- main ---------------------------------------------------------------------------
 
-# Strait 3-node and NATS run side by side, row by row, so that both see the same machine.
 # Splits and merges under load: producers write 1 KiB records in batches of 100 at
 # RESHARD_RATE records/s while two shards are split and their children merged back, one
 # change every few seconds. One JSON line: the producers' summary (errors, failed records,
@@ -308,6 +307,7 @@ strait_reshard() {
     stop_strait
 }
 
+# Strait 3-node and NATS run side by side, row by row, so that both see the same machine.
 compare_matrix() {
     local size batch conc
     for size in "${SIZES[@]}"; do

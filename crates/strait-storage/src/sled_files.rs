@@ -170,6 +170,8 @@ mod inotify {
     /// A non-blocking inotify watch for files created in (or moved into) a directory.
     pub(super) struct BlobWatch {
         fd: OwnedFd,
+        /// Read buffer, kept so a flush does not allocate one.
+        buf: Vec<u8>,
     }
 
     impl BlobWatch {
@@ -189,14 +191,17 @@ mod inotify {
             if wd < 0 {
                 return Err(io::Error::last_os_error());
             }
-            Ok(Self { fd })
+            Ok(Self {
+                fd,
+                buf: vec![0; 64 * 1024],
+            })
         }
 
         /// Reads every queued event without blocking.
         pub(super) fn created_since_last_call(&mut self) -> io::Result<NewBlobs> {
             let mut names = Vec::new();
             let mut complete = true;
-            let mut buf = vec![0u8; 64 * 1024];
+            let buf = &mut self.buf;
             loop {
                 // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
                 let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
