@@ -172,6 +172,19 @@ mod inotify {
         fd: OwnedFd,
         /// Read buffer, kept so a flush does not allocate one.
         buf: Vec<u8>,
+        /// Set once the kernel removed the watch (the directory went away): no event
+        /// will come again, so no later set of names can be trusted.
+        gone: bool,
+    }
+
+    /// What a read of the event queue told.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    enum Parsed {
+        Complete,
+        /// The queue overflowed or an event was cut short: this round's names are partial.
+        EventsLost,
+        /// The watch itself was removed.
+        WatchGone,
     }
 
     impl BlobWatch {
@@ -194,13 +207,14 @@ mod inotify {
             Ok(Self {
                 fd,
                 buf: vec![0; 64 * 1024],
+                gone: false,
             })
         }
 
         /// Reads every queued event without blocking.
         pub(super) fn created_since_last_call(&mut self) -> io::Result<NewBlobs> {
             let mut names = Vec::new();
-            let mut complete = true;
+            let mut parsed = Parsed::Complete;
             let buf = &mut self.buf;
             loop {
                 // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
@@ -218,9 +232,10 @@ mod inotify {
                 if n == 0 {
                     break;
                 }
-                complete &= parse_events(&buf[..n], &mut names);
+                parsed = parsed.max(parse_events(&buf[..n], &mut names));
             }
-            Ok(if complete {
+            self.gone |= parsed == Parsed::WatchGone;
+            Ok(if parsed == Parsed::Complete && !self.gone {
                 NewBlobs::Known(names)
             } else {
                 NewBlobs::Unknown
@@ -228,26 +243,28 @@ mod inotify {
         }
     }
 
-    /// Appends the names of created files to `names`; false when the kernel reports
-    /// that events were lost (queue overflow) or that the watch itself is gone.
-    fn parse_events(mut buf: &[u8], names: &mut Vec<OsString>) -> bool {
-        let mut complete = true;
+    /// Appends the names of created files to `names`, and says whether events were
+    /// lost (queue overflow) or the watch itself is gone.
+    fn parse_events(mut buf: &[u8], names: &mut Vec<OsString>) -> Parsed {
+        let mut parsed = Parsed::Complete;
         while buf.len() >= EVENT_HEADER {
             let word = |i: usize| u32::from_ne_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
             let mask = word(4);
             let len = word(12) as usize;
             let Some(name) = buf.get(EVENT_HEADER..EVENT_HEADER + len) else {
-                return false;
+                return parsed.max(Parsed::EventsLost);
             };
-            if mask & (libc::IN_Q_OVERFLOW | libc::IN_IGNORED) != 0 {
-                complete = false;
+            if mask & libc::IN_IGNORED != 0 {
+                parsed = Parsed::WatchGone;
+            } else if mask & libc::IN_Q_OVERFLOW != 0 {
+                parsed = parsed.max(Parsed::EventsLost);
             } else if mask & (libc::IN_CREATE | libc::IN_MOVED_TO) != 0 && mask & libc::IN_ISDIR == 0 {
                 let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
                 names.push(OsString::from_vec(name[..end].to_vec()));
             }
             buf = &buf[EVENT_HEADER + len..];
         }
-        complete
+        parsed
     }
 
     #[cfg(test)]
@@ -272,7 +289,7 @@ mod inotify {
             buf.extend(event(libc::IN_CREATE | libc::IN_ISDIR, b"sub"));
             buf.extend(event(libc::IN_MOVED_TO, b"12345678901234567"));
             let mut names = Vec::new();
-            assert!(parse_events(&buf, &mut names));
+            assert_eq!(parse_events(&buf, &mut names), Parsed::Complete);
             assert_eq!(
                 names,
                 vec![OsString::from("4096"), OsString::from("12345678901234567")]
@@ -284,14 +301,32 @@ mod inotify {
             let mut buf = event(libc::IN_CREATE, b"1");
             buf.extend(event(libc::IN_Q_OVERFLOW, b""));
             let mut names = Vec::new();
-            assert!(!parse_events(&buf, &mut names));
+            assert_eq!(parse_events(&buf, &mut names), Parsed::EventsLost);
         }
 
         #[test]
         fn a_truncated_event_makes_the_set_unknown() {
             let buf = event(libc::IN_CREATE, b"123");
             let mut names = Vec::new();
-            assert!(!parse_events(&buf[..EVENT_HEADER + 4], &mut names));
+            assert_eq!(
+                parse_events(&buf[..EVENT_HEADER + 4], &mut names),
+                Parsed::EventsLost
+            );
+        }
+
+        #[test]
+        fn a_removed_watch_leaves_every_later_set_unknown() {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let watched = dir.path().join("blobs");
+            std::fs::create_dir(&watched).expect("mkdir");
+            let mut watch = BlobWatch::new(&watched).expect("watch");
+            std::fs::remove_dir(&watched).expect("rmdir");
+            for _ in 0..2 {
+                assert!(matches!(
+                    watch.created_since_last_call().expect("drain"),
+                    NewBlobs::Unknown
+                ));
+            }
         }
 
         #[test]
