@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
+use crate::redo::{self, RedoLog};
 use crate::sled_files::SledFiles;
 
 /// One atomic group of puts and deletes.
@@ -73,13 +74,15 @@ pub trait KvEngine: Send + Sync + 'static {
 }
 
 /// The production engine: one sled tree. Keys of every family share the tree so one
-/// `apply_batch` covers log entries, Raft state and indexes atomically.
+/// atomic batch covers log entries, Raft state and indexes alike. Small batches are made
+/// atomic with a redo record ([`crate::redo`]), large ones with sled's `apply_batch`.
 ///
 /// sled's `flush` alone is not durable (see [`crate::sled_files`]), so a flush here also
 /// syncs the files sled wrote.
 pub struct SledEngine {
     db: sled::Db,
     tree: sled::Tree,
+    redo: RedoLog,
     files: SledFiles,
     poisoned: AtomicBool,
 }
@@ -96,10 +99,16 @@ impl SledEngine {
             .open()
             .map_err(sled_error)?;
         let tree = db.open_tree("strait").map_err(sled_error)?;
+        let redo = RedoLog::open(&db).map_err(sled_error)?;
+        let replayed = redo.replay(&tree)?;
+        if replayed > 0 {
+            tracing::info!(replayed, "completed write batches interrupted by a crash");
+        }
         let files = SledFiles::open(dir)?;
         Ok(Self {
             db,
             tree,
+            redo,
             files,
             poisoned: AtomicBool::new(false),
         })
@@ -147,7 +156,30 @@ impl KvEngine for SledEngine {
         )
     }
 
-    fn write(&self, batch: WriteBatch) -> io::Result<()> {
+    /// A lone put or delete is atomic by itself and goes straight into the tree; a small
+    /// batch goes through a redo record; only a large one takes sled's `apply_batch`,
+    /// whose atomicity costs two log-buffer seals and a tree-wide lock (see
+    /// [`crate::redo`]). An empty batch costs nothing.
+    fn write(&self, mut batch: WriteBatch) -> io::Result<()> {
+        match batch.ops.len() {
+            0 => return Ok(()),
+            1 => {
+                let (k, v) = batch.ops.pop().expect("infallible: one op");
+                return match v {
+                    Some(v) => self.tree.insert(k.as_ref(), v.as_ref()).map(drop),
+                    None => self.tree.remove(k.as_ref()).map(drop),
+                }
+                .map_err(sled_error);
+            }
+            _ if redo::encoded_len(&batch.ops) <= redo::MAX_REDO_BYTES => {
+                let encoded = redo::encode(&batch.ops);
+                return self
+                    .redo
+                    .write(&self.tree, &batch.ops, encoded)
+                    .map_err(sled_error);
+            }
+            _ => {}
+        }
         let mut b = sled::Batch::default();
         for (k, v) in batch.ops {
             match v {

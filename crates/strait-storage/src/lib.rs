@@ -7,6 +7,7 @@
 //!   keeps data in memory and models what a crash loses, for tests and the simulation.
 //! - [`keys`] is the whole keyspace in one place: which key families exist, how each key
 //!   is laid out, and what its value holds. Nothing else builds keys by hand.
+//! - `redo` makes small batches crash-atomic on sled more cheaply than sled's own batches.
 //! - [`checksum`] frames stored values with a CRC32C so corruption is detected on read
 //!   and never served.
 //! - [`flusher`] turns many concurrent "make this durable" requests into one fsync:
@@ -22,6 +23,7 @@ pub mod disk;
 pub mod engine;
 pub mod flusher;
 pub mod keys;
+mod redo;
 mod sled_files;
 
 pub use engine::{KvEngine, MemoryEngine, SledEngine, WriteBatch};
