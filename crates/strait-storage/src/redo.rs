@@ -13,11 +13,12 @@
 //! those is a single-key operation, atomic by itself, and sled recovers its log as a
 //! contiguous prefix (it cuts recovery at the first torn or missing message). So after a
 //! crash either none of the batch is visible, or its redo record is, or the whole batch
-//! and the record's removal are. [`replay`] runs at open, before anything reads: it
+//! and the record's removal are. [`RedoLog::replay`] runs at open, before anything reads: it
 //! applies every record left behind, in the order they were numbered, and removes it.
 //! Re-applying a batch whose operations were partly or wholly applied is harmless: each
-//! operation sets a key to its final value, and concurrent batches come from different
-//! Raft groups or families and never write the same key.
+//! operation sets a key to its final value. Batches written at the same time come from
+//! different Raft groups or key families; where two can touch one key (a log purge and a
+//! retention trim deleting the same old entries) both delete it, in either order.
 //!
 //! Large batches still take `apply_batch`: their redo record would write every byte twice.
 
@@ -40,7 +41,7 @@ pub struct RedoLog {
 }
 
 impl RedoLog {
-    /// Opens the redo tree. Call [`replay`] before using the data tree.
+    /// Opens the redo tree. Call [`RedoLog::replay`] before using the data tree.
     pub fn open(db: &sled::Db) -> sled::Result<Self> {
         let records = db.open_tree("strait-redo")?;
         let next = match records.last()? {
