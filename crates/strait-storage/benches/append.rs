@@ -5,6 +5,11 @@
 //!
 //! Entries cycle over a fixed window of log indexes, so a long measurement overwrites its
 //! own keys instead of filling the disk.
+//!
+//! `small_writes` is the other half of a Raft entry's storage cost: the few small keys
+//! written around it (a vote or commit point alone; a state machine's dedup record,
+//! arrival index and applied point together), and a batch just past the size that still
+//! takes sled's own atomic batch.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -61,5 +66,39 @@ fn log_append(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, log_append);
+/// A batch of `keys` keys of `value_len` bytes each, cycling over `WINDOW` key sets.
+fn small_batch(round: u64, keys: usize, value_len: usize) -> WriteBatch {
+    let mut batch = WriteBatch::new();
+    for k in 0..keys as u64 {
+        let index = (round % WINDOW) * 64 + k;
+        batch.put(keys::log(2, index), vec![(index % 251) as u8; value_len]);
+    }
+    batch
+}
+
+fn small_writes(c: &mut Criterion) {
+    let mut group = c.benchmark_group("small_writes");
+    group.sample_size(20);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let sled = SledEngine::open(dir.path(), SLED_CACHE_BYTES).expect("sled opens");
+    // One key; three keys of a state machine's apply; 40 keys of 512 bytes, past the size
+    // a redo record takes.
+    for (name, keys, value_len) in [
+        ("one_key", 1, 64),
+        ("three_keys", 3, 64),
+        ("large_batch", 40, 512),
+    ] {
+        let mut round = 0;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                sled.write(black_box(small_batch(round, keys, value_len)))
+                    .expect("the write succeeds");
+                round += 1;
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, log_append, small_writes);
 criterion_main!(benches);
