@@ -2,7 +2,9 @@
 //!
 //! Contract, which the Raft log store relies on:
 //! - `write` applies a batch atomically: after a crash either all of it or none of it
-//!   is visible. It is *not* durable by itself.
+//!   is visible. It is *not* durable by itself. A concurrent reader may see a batch's
+//!   operations land one by one, so writers publish what they wrote (a shard's tip, an
+//!   applied index) only once `write` has returned, and readers stay below it.
 //! - `flush` makes every write that returned before the call durable. Once a flush
 //!   fails the engine is poisoned: every later flush fails too, because the state of the
 //!   failed writes on disk is unknown and must never be reported as durable.
