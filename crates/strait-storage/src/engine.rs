@@ -162,23 +162,12 @@ impl KvEngine for SledEngine {
     /// batch goes through a redo record; only a large one takes sled's `apply_batch`,
     /// whose atomicity costs two log-buffer seals and a tree-wide lock (see
     /// [`crate::redo`]). An empty batch costs nothing.
-    fn write(&self, mut batch: WriteBatch) -> io::Result<()> {
+    fn write(&self, batch: WriteBatch) -> io::Result<()> {
         match batch.ops.len() {
             0 => return Ok(()),
-            1 => {
-                let (k, v) = batch.ops.pop().expect("infallible: one op");
-                return match v {
-                    Some(v) => self.tree.insert(k.as_ref(), v.as_ref()).map(drop),
-                    None => self.tree.remove(k.as_ref()).map(drop),
-                }
-                .map_err(sled_error);
-            }
+            1 => return redo::apply_each(&self.tree, &batch.ops).map_err(sled_error),
             _ if redo::encoded_len(&batch.ops) <= redo::MAX_REDO_BYTES => {
-                let encoded = redo::encode(&batch.ops);
-                return self
-                    .redo
-                    .write(&self.tree, &batch.ops, encoded)
-                    .map_err(sled_error);
+                return self.redo.write(&self.tree, &batch.ops).map_err(sled_error);
             }
             _ => {}
         }

@@ -54,16 +54,10 @@ impl RedoLog {
         })
     }
 
-    /// Writes `ops` into `tree` atomically with respect to a crash. `encoded` is
-    /// [`encode`] of the same ops.
-    pub fn write(
-        &self,
-        tree: &sled::Tree,
-        ops: &[(Bytes, Option<Bytes>)],
-        encoded: Vec<u8>,
-    ) -> sled::Result<()> {
+    /// Writes `ops` into `tree` atomically with respect to a crash.
+    pub fn write(&self, tree: &sled::Tree, ops: &[(Bytes, Option<Bytes>)]) -> sled::Result<()> {
         let number = self.next.fetch_add(1, Ordering::Relaxed).to_be_bytes();
-        self.records.insert(number, encoded)?;
+        self.records.insert(number, encode(ops))?;
         apply_each(tree, ops)?;
         self.records.remove(number)?;
         Ok(())
@@ -84,7 +78,8 @@ impl RedoLog {
     }
 }
 
-fn apply_each(tree: &sled::Tree, ops: &[(Bytes, Option<Bytes>)]) -> sled::Result<()> {
+/// Applies `ops` in order, each atomic by itself: a lone op needs nothing more.
+pub fn apply_each(tree: &sled::Tree, ops: &[(Bytes, Option<Bytes>)]) -> sled::Result<()> {
     for (k, v) in ops {
         match v {
             Some(v) => tree.insert(k.as_ref(), v.as_ref()).map(drop)?,
@@ -107,7 +102,7 @@ pub fn encoded_len(ops: &[(Bytes, Option<Bytes>)]) -> usize {
 
 /// Each op as a kind byte, a big-endian u32 key length and the key, then for a put a
 /// u32 value length and the value.
-pub fn encode(ops: &[(Bytes, Option<Bytes>)]) -> Vec<u8> {
+fn encode(ops: &[(Bytes, Option<Bytes>)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(encoded_len(ops));
     for (k, v) in ops {
         out.push(if v.is_some() { PUT } else { DELETE });
@@ -231,7 +226,7 @@ mod tests {
         let db = sled::Config::new().path(dir.path()).open().unwrap();
         let tree = db.open_tree("data").unwrap();
         let redo = RedoLog::open(&db).unwrap();
-        redo.write(&tree, &ops(), encode(&ops())).unwrap();
+        redo.write(&tree, &ops()).unwrap();
         assert_eq!(tree.get(b"a").unwrap().as_deref(), Some(&b"1"[..]));
         assert_eq!(tree.get(b"").unwrap().as_deref(), Some(&b""[..]));
         assert!(redo.records.is_empty());
