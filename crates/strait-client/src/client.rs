@@ -17,7 +17,9 @@
 //! timed-out write has an unknown outcome, not a negative one.
 //!
 //! Before its first call the client asks a node for ClusterStatus and adds every member's
-//! address to its endpoints, so it survives the loss of the node it was pointed at.
+//! address to its endpoints, so it survives the loss of the node it was pointed at. Puts
+//! then go to the leader of their records' shard when the client knows it (see
+//! `leaders`): the first attempt is routed, the retries are ordinary.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,8 +36,9 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tracing::{debug, warn};
 
-use crate::endpoints::{ChannelSettings, EndpointSet, MAX_MESSAGE_BYTES};
+use crate::endpoints::{ChannelSettings, EndpointSet, MAX_MESSAGE_BYTES, normalize_uri};
 use crate::error::{ClientError, error_type_of};
+use crate::leaders::{LeaderMap, Lookup};
 use crate::retry::Backoff;
 use crate::types::{
     GetRecordsOutput, PutResult, RecordOutcome, ShardDescription, StreamDescription, SubscribeEvent,
@@ -54,6 +57,12 @@ pub const DEFAULT_RETRY_DEADLINE: Duration = Duration::from_secs(30);
 const REDISCOVERY_INTERVAL: Duration = Duration::from_secs(5);
 /// The page size used when listing streams and shards.
 const PAGE_SIZE: u32 = 1000;
+/// The bound on a background refresh of a stream's shard leaders.
+const LEADER_REFRESH_DEADLINE: Duration = Duration::from_secs(5);
+/// How many of a PutRecords request's records choose the node it is sent to. Hashing a
+/// few dozen partition keys finds the leader of most records in a batch bound for one or
+/// two shards, without hashing all 500 of a batch that spans every shard anyway.
+const ROUTE_SAMPLE: usize = 32;
 
 /// The records of one Subscribe call, as they commit.
 pub type SubscribeStream = BoxStream<'static, Result<SubscribeEvent, ClientError>>;
@@ -117,6 +126,7 @@ impl ClientBuilder {
                 discovery: self.discover.then(|| Discovery {
                     done: AtomicBool::new(false),
                     last_attempt: tokio::sync::Mutex::new(None),
+                    leaders: Mutex::new(LeaderMap::default()),
                 }),
             }),
             retry_deadline: self.retry_deadline,
@@ -148,6 +158,16 @@ struct Discovery {
     /// Serializes discovery attempts, so that concurrent first calls ask once, and spaces
     /// out attempts while no node answers.
     last_attempt: tokio::sync::Mutex<Option<Instant>>,
+    /// Shard leaders and node addresses, for sending puts straight to a shard's leader.
+    /// Locked only for lookups and updates, never across an await.
+    leaders: Mutex<LeaderMap>,
+}
+
+/// The endpoint a call tries first instead of the preferred one: the leader of the shard
+/// of the records it carries.
+struct Route {
+    stream: String,
+    uri: String,
 }
 
 /// How one failed attempt is handled.
@@ -417,8 +437,9 @@ impl StraitClient {
             data: record.data.clone(),
             explicit_hash_key: record.explicit_hash_key.map(|key| key.to_string()),
         };
+        let route = self.route(stream, std::iter::once_with(|| record.hash_key()));
         let response = self
-            .call("PutRecord", self.deadline(), |mut grpc| {
+            .call_routed("PutRecord", self.deadline(), route, |mut grpc| {
                 let request = request.clone();
                 async move { grpc.put_record(request).await }
             })
@@ -468,8 +489,9 @@ impl StraitClient {
             stream: stream.to_string(),
             records: records.iter().map(record_to_entry).collect(),
         };
+        let route = self.route(stream, records.iter().map(Record::hash_key));
         let response = self
-            .call("PutRecords", deadline, |mut grpc| {
+            .call_routed("PutRecords", deadline, route, |mut grpc| {
                 let request = request.clone();
                 async move { grpc.put_records(request).await }
             })
@@ -596,12 +618,7 @@ impl StraitClient {
     }
 
     fn endpoint_set(&self) -> MutexGuard<'_, EndpointSet> {
-        // A panic while holding the lock cannot leave the set inconsistent: every change to
-        // it is a single push or index update.
-        self.inner
-            .endpoints
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.inner.endpoints)
     }
 
     fn grpc(channel: Channel) -> StreamServiceClient<Channel> {
@@ -616,6 +633,23 @@ impl StraitClient {
         &self,
         rpc: &'static str,
         deadline: Instant,
+        attempt: F,
+    ) -> Result<T, ClientError>
+    where
+        F: FnMut(StreamServiceClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.call_routed(rpc, deadline, None, attempt).await
+    }
+
+    /// [`call`](Self::call) whose first attempt goes to `route` when given. A routed attempt
+    /// that fails drops the stream's leaders and leaves the preferred endpoint as it was:
+    /// the retries go where any call would.
+    async fn call_routed<T, F, Fut>(
+        &self,
+        rpc: &'static str,
+        deadline: Instant,
+        mut route: Option<Route>,
         mut attempt: F,
     ) -> Result<T, ClientError>
     where
@@ -629,7 +663,17 @@ impl StraitClient {
         let mut last_failure = String::new();
         let mut tried: Vec<String> = Vec::new();
         loop {
-            let (index, uri, channel) = self.endpoint_set().preferred();
+            let routed = route.take().and_then(|route| {
+                let (index, channel) = self.endpoint_set().find(&route.uri)?;
+                Some((index, route, channel))
+            });
+            let (index, uri, channel, routed) = match routed {
+                Some((index, route, channel)) => (index, route.uri, channel, Some(route.stream)),
+                None => {
+                    let (index, uri, channel) = self.endpoint_set().preferred();
+                    (index, uri, channel, None)
+                }
+            };
             let outcome =
                 tokio::time::timeout(self.inner.request_timeout, attempt(Self::grpc(channel))).await;
             let failure = match outcome {
@@ -656,15 +700,17 @@ impl StraitClient {
             } else {
                 last_failure = format!("{uri}: {}", error.message());
             }
+            match &routed {
+                Some(stream) => self.routed_attempt_failed(stream, &uri, !answered),
+                None => {
+                    self.endpoint_set().fail_over_from(index);
+                    failures_this_round += 1;
+                }
+            }
             if !tried.contains(&uri) {
                 tried.push(uri);
             }
-            let endpoint_count = {
-                let mut endpoints = self.endpoint_set();
-                endpoints.fail_over_from(index);
-                endpoints.len()
-            };
-            failures_this_round += 1;
+            let endpoint_count = self.endpoint_set().len();
             let keep_going = if throttled || failures_this_round >= endpoint_count {
                 failures_this_round = 0;
                 backoff.wait(deadline).await
@@ -678,6 +724,93 @@ impl StraitClient {
                         tried.join(", ")
                     ),
                 }));
+            }
+        }
+    }
+
+    /// The leader to send records with these hash keys to: the node leading the shard
+    /// most of the first [`ROUTE_SAMPLE`] belong to, when the client knows it. Starts a
+    /// background refresh of the stream's leaders when they are missing or old; a put never
+    /// waits for one.
+    fn route(&self, stream: &StreamName, keys: impl Iterator<Item = HashKey>) -> Option<Route> {
+        let discovery = self.inner.discovery.as_ref()?;
+        if !discovery.done.load(Ordering::Acquire) {
+            return None;
+        }
+        let now = Instant::now();
+        let mut refresh = false;
+        // Votes per leader; a handful of leaders at most, so a list will do.
+        let mut votes: Vec<(u64, usize)> = Vec::new();
+        let uri = {
+            let mut leaders = lock(&discovery.leaders);
+            for key in keys.take(ROUTE_SAMPLE) {
+                let leader = match leaders.lookup(stream.as_str(), key, now) {
+                    Lookup::Known(leader) => leader,
+                    Lookup::Refresh(leader) => {
+                        refresh = true;
+                        leader
+                    }
+                };
+                let Some(leader) = leader else { continue };
+                match votes.iter_mut().find(|(node, _)| *node == leader) {
+                    Some((_, count)) => *count += 1,
+                    None => votes.push((leader, 1)),
+                }
+            }
+            let winner = votes
+                .iter()
+                .max_by_key(|(_, count)| *count)
+                .map(|(node, _)| *node);
+            winner
+                .and_then(|node| leaders.route_to(node, now))
+                .map(str::to_owned)
+        };
+        if refresh {
+            let client = self.with_retry_deadline(LEADER_REFRESH_DEADLINE);
+            let stream = stream.clone();
+            tokio::spawn(async move { client.refresh_leaders(&stream).await });
+        }
+        Some(Route {
+            stream: stream.to_string(),
+            uri: uri?,
+        })
+    }
+
+    /// Fetches the leaders of a stream's open shards, and the members' addresses when a
+    /// leader is a node the client has not heard of.
+    async fn refresh_leaders(&self, stream: &StreamName) {
+        let Some(discovery) = &self.inner.discovery else {
+            return;
+        };
+        match self.list_shards(stream).await {
+            Ok(shards) => {
+                let unknown_leader = {
+                    let leaders = lock(&discovery.leaders);
+                    shards
+                        .iter()
+                        .filter_map(|shard| shard.leader)
+                        .any(|leader| leaders.address(leader).is_none())
+                };
+                if unknown_leader && let Err(error) = self.cluster_status().await {
+                    debug!(%stream, %error, "could not learn the addresses of shard leaders");
+                }
+                lock(&discovery.leaders).store(stream.as_str(), &shards, Instant::now());
+            }
+            Err(error) => {
+                debug!(%stream, %error, "could not fetch shard leaders");
+                lock(&discovery.leaders).refresh_done(stream.as_str());
+            }
+        }
+    }
+
+    /// Drops what the client knows of a stream's leaders after an attempt routed to `uri`
+    /// failed, and avoids the node for a while when it did not answer.
+    fn routed_attempt_failed(&self, stream: &str, uri: &str, unreachable: bool) {
+        if let Some(discovery) = &self.inner.discovery {
+            let mut leaders = lock(&discovery.leaders);
+            leaders.forget(stream);
+            if unreachable {
+                leaders.avoid(uri, Instant::now());
             }
         }
     }
@@ -718,12 +851,16 @@ impl StraitClient {
         }
     }
 
-    /// Adds every member a ClusterStatus answer names to the endpoints.
+    /// Adds every member a ClusterStatus answer names to the endpoints, and remembers which
+    /// node has which address.
     fn learn_members(&self, status: &proto::ClusterStatusResponse) {
         let mut endpoints = self.endpoint_set();
         for node in &status.nodes {
             if node.address.is_empty() {
                 continue;
+            }
+            if let (Some(discovery), Ok(uri)) = (&self.inner.discovery, normalize_uri(&node.address)) {
+                lock(&discovery.leaders).set_node(node.node_id, uri);
             }
             match endpoints.add(&node.address) {
                 Ok(true) => {
@@ -736,6 +873,12 @@ impl StraitClient {
             }
         }
     }
+}
+
+/// Locks a mutex that only guards short, synchronous bookkeeping: a panic while holding it
+/// cannot leave the data half-changed.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Decides whether a failed attempt is worth another try.

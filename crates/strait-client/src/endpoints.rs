@@ -92,12 +92,22 @@ impl EndpointSet {
     /// Returns the preferred endpoint: its index, its URI and its channel.
     pub(crate) fn preferred(&mut self) -> (usize, String, Channel) {
         let index = self.preferred;
+        (index, self.entries[index].uri.clone(), self.channel_at(index))
+    }
+
+    /// Returns the index and channel of the endpoint with URI `uri` (normalized), when the
+    /// set knows it.
+    pub(crate) fn find(&mut self, uri: &str) -> Option<(usize, Channel)> {
+        let index = self.entries.iter().position(|entry| entry.uri == uri)?;
+        Some((index, self.channel_at(index)))
+    }
+
+    fn channel_at(&mut self, index: usize) -> Channel {
         let entry = &mut self.entries[index];
-        let channel = entry
+        entry
             .channel
             .get_or_insert_with(|| entry.endpoint.connect_lazy())
-            .clone();
-        (index, entry.uri.clone(), channel)
+            .clone()
     }
 
     /// Moves the preference past `index` after a call failed there. When another caller has

@@ -9,6 +9,8 @@
 //!   the node it was pointed at.
 //! - [`endpoints`] is the set of nodes a client talks to, one lazily connected channel each,
 //!   and which of them calls try first.
+//! - `leaders` maps each shard of a stream to the node leading it, so that puts go
+//!   straight to the leader instead of through a node that forwards them.
 //! - [`producer`] holds [`Producer`], which stores a stream of records in concurrent,
 //!   size-bounded PutRecords batches, retries the records that fail, and reports every
 //!   record's outcome.
@@ -42,6 +44,7 @@ pub mod client;
 pub mod consumer;
 pub mod endpoints;
 pub mod error;
+mod leaders;
 pub mod producer;
 mod retry;
 pub mod types;

@@ -46,6 +46,11 @@ pub struct FakeState {
     pub expire_next_iterator: bool,
     /// Every RPC answered, by name, for assertions.
     pub calls: Vec<&'static str>,
+    /// The node ListShards names as every shard's leader (node 1 when unset); node `i` is
+    /// the `i`-th of `members`.
+    pub leader: Option<u64>,
+    /// The server that answered each PutRecord and PutRecords, in order.
+    pub puts_served_by: Vec<SocketAddr>,
 }
 
 impl FakeState {
@@ -97,7 +102,7 @@ impl FakeServer {
             .expect("bind a loopback port");
         let address = listener.local_addr().expect("bound");
         let (stop, stopped) = oneshot::channel::<()>();
-        let service = StreamServiceServer::new(Fake { state });
+        let service = StreamServiceServer::new(Fake { state, address });
         let task = tokio::spawn(async move {
             tonic::transport::Server::builder()
                 .add_service(service)
@@ -129,6 +134,8 @@ impl FakeServer {
 
 struct Fake {
     state: Shared,
+    /// This server's own address, to tell which node served a put.
+    address: SocketAddr,
 }
 
 fn named_error(code: tonic::Code, name: &str, message: &str) -> Status {
@@ -266,17 +273,33 @@ impl StreamService for Fake {
                     .to_string(),
                 ending_sequence_number: shard.closed.then(|| sequence(shard.id, shard.records.len())),
                 replicas: vec![1],
-                leader: Some(1),
+                leader: Some(state.leader.unwrap_or(1)),
             })
             .collect();
         Ok(Response::new(proto::ListShardsResponse { shards }))
     }
 
+    /// Stores the record in the first open shard.
     async fn put_record(
         &self,
-        _: Request<proto::PutRecordRequest>,
+        request: Request<proto::PutRecordRequest>,
     ) -> Result<Response<proto::PutRecordResponse>, Status> {
-        Err(Status::unimplemented("not faked"))
+        let mut state = self.enter("PutRecord")?;
+        state.puts_served_by.push(self.address);
+        let request = request.into_inner();
+        Self::check_stream(&request.stream)?;
+        let target = state
+            .shards
+            .iter()
+            .find(|shard| !shard.closed)
+            .expect("an open shard")
+            .id;
+        let shard = state.shard(target);
+        shard.records.push((request.partition_key, request.data));
+        Ok(Response::new(proto::PutRecordResponse {
+            shard_id: ShardId(target).to_string(),
+            sequence_number: sequence(target, shard.records.len() - 1),
+        }))
     }
 
     /// Stores every entry in the first open shard, except a flaky key's first entry.
@@ -285,6 +308,7 @@ impl StreamService for Fake {
         request: Request<proto::PutRecordsRequest>,
     ) -> Result<Response<proto::PutRecordsResponse>, Status> {
         let mut state = self.enter("PutRecords")?;
+        state.puts_served_by.push(self.address);
         let request = request.into_inner();
         Self::check_stream(&request.stream)?;
         let target = state

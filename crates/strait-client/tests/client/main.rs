@@ -109,6 +109,70 @@ async fn unavailable_answers_are_retried_and_others_are_not() {
 }
 
 #[tokio::test]
+async fn puts_go_to_the_shard_leader_and_elsewhere_once_it_is_gone() {
+    let state = state_with_shards(&[0]);
+    let first = FakeServer::start(state.clone()).await;
+    let leader = FakeServer::start(state.clone()).await;
+    {
+        let mut state = state.lock().expect("not poisoned");
+        state.members = vec![first.address.to_string(), leader.address.to_string()];
+        state.leader = Some(2);
+    }
+    let client = client(&[first.endpoint()]);
+    let key = || PartitionKey::new("customer-7").expect("valid key");
+    let served_last = || {
+        *state
+            .lock()
+            .expect("not poisoned")
+            .puts_served_by
+            .last()
+            .expect("a put")
+    };
+
+    // The first puts learn the cluster, then (in the background) the shard's leader.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        client.put(&stream(), key(), "hello").await.expect("stored");
+        if served_last() == leader.address {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "puts never reached the leader"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = state.lock().expect("not poisoned").puts_served_by.len();
+    for i in 0..10 {
+        client
+            .put(&stream(), key(), format!("single-{i}"))
+            .await
+            .expect("stored");
+    }
+    let batch: Vec<Record> = (0..5).map(|i| Record::new(key(), format!("batch-{i}"))).collect();
+    client.put_records(&stream(), &batch).await.expect("answered");
+    let served: Vec<_> = state.lock().expect("not poisoned").puts_served_by[before..].to_vec();
+    assert_eq!(served, vec![leader.address; 11], "every put went to the leader");
+
+    // The leader is gone: the routed attempt fails and the put is stored elsewhere at once.
+    leader.stop().await;
+    let started = tokio::time::Instant::now();
+    client
+        .put(&stream(), key(), "after")
+        .await
+        .expect("stored elsewhere");
+    assert_eq!(served_last(), first.address);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no backoff before the fallback"
+    );
+    // The node that did not answer is avoided for a while, whatever the others say.
+    client.put(&stream(), key(), "after again").await.expect("stored");
+    assert_eq!(served_last(), first.address);
+    first.stop().await;
+}
+
+#[tokio::test]
 async fn the_producer_retries_failed_records_until_all_are_stored() {
     let state = state_with_shards(&[0]);
     let server = FakeServer::start(state.clone()).await;
