@@ -1,8 +1,9 @@
 //! Which node leads each shard, so that a put goes straight to it.
 //!
 //! Any node accepts any write: one that does not lead the record's shard forwards it to the
-//! node that does. That hop costs a second gRPC call and a second decode on every forwarded
-//! write, the largest single cost of a small put after replication itself. The client keeps,
+//! node that does. That hop costs a second gRPC call, a second decode and, between hosts, a
+//! network round trip on every forwarded write, and sends the record's bytes across the
+//! network twice. The client keeps,
 //! per stream, the open shards' hash-key ranges and leaders (from ListShards) and the nodes'
 //! addresses (from ClusterStatus), and sends a put to the leader of its records' shard.
 //!
