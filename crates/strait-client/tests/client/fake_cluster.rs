@@ -70,6 +70,22 @@ impl FakeState {
         }
     }
 
+    /// Stores a put record in the first open shard; returns its shard id and sequence number.
+    pub fn store(&mut self, partition_key: String, data: bytes::Bytes) -> (String, String) {
+        let target = self
+            .shards
+            .iter()
+            .find(|shard| !shard.closed)
+            .expect("an open shard")
+            .id;
+        let shard = self.shard(target);
+        shard.records.push((partition_key, data));
+        (
+            ShardId(target).to_string(),
+            sequence(target, shard.records.len() - 1),
+        )
+    }
+
     /// Closes `parent` and opens `children` in its place.
     pub fn split(&mut self, parent: u32, children: &[u32]) {
         let shard = self.shard(parent);
@@ -288,17 +304,10 @@ impl StreamService for Fake {
         state.puts_served_by.push(self.address);
         let request = request.into_inner();
         Self::check_stream(&request.stream)?;
-        let target = state
-            .shards
-            .iter()
-            .find(|shard| !shard.closed)
-            .expect("an open shard")
-            .id;
-        let shard = state.shard(target);
-        shard.records.push((request.partition_key, request.data));
+        let (shard_id, sequence_number) = state.store(request.partition_key, request.data);
         Ok(Response::new(proto::PutRecordResponse {
-            shard_id: ShardId(target).to_string(),
-            sequence_number: sequence(target, shard.records.len() - 1),
+            shard_id,
+            sequence_number,
         }))
     }
 
@@ -311,12 +320,6 @@ impl StreamService for Fake {
         state.puts_served_by.push(self.address);
         let request = request.into_inner();
         Self::check_stream(&request.stream)?;
-        let target = state
-            .shards
-            .iter()
-            .find(|shard| !shard.closed)
-            .expect("an open shard")
-            .id;
         let mut results = Vec::new();
         let mut failed = 0;
         for entry in request.records {
@@ -329,11 +332,10 @@ impl StreamService for Fake {
                 });
                 continue;
             }
-            let shard = state.shard(target);
-            shard.records.push((entry.partition_key, entry.data));
+            let (shard_id, sequence_number) = state.store(entry.partition_key, entry.data);
             results.push(proto::PutRecordsResult {
-                shard_id: ShardId(target).to_string(),
-                sequence_number: sequence(target, shard.records.len() - 1),
+                shard_id,
+                sequence_number,
                 ..Default::default()
             });
         }
