@@ -7,6 +7,8 @@
 //!   keeps data in memory and models what a crash loses, for tests and the simulation.
 //! - [`keys`] is the whole keyspace in one place: which key families exist, how each key
 //!   is laid out, and what its value holds. Nothing else builds keys by hand.
+//! - `value_log` keeps large Raft entries out of sled's pages, in append-only segment
+//!   files that sled points into.
 //! - `redo` makes small batches crash-atomic on sled more cheaply than sled's own batches.
 //! - [`checksum`] frames stored values with a CRC32C so corruption is detected on read
 //!   and never served.
@@ -25,6 +27,7 @@ pub mod flusher;
 pub mod keys;
 mod redo;
 mod sled_files;
+mod value_log;
 
 pub use engine::{KvEngine, MemoryEngine, SledEngine, WriteBatch};
 pub use flusher::Flusher;
