@@ -6,7 +6,7 @@
 //!
 //! | family | key after the tag | value |
 //! |---|---|---|
-//! | [`Family::Log`] | group, log index | a Raft entry, checksummed (see `strait-raft`). For shard groups the entries that carry records stay after Raft purges its log: they *are* the shard's records, written once. |
+//! | [`Family::Log`] | group, log index | a Raft entry, checksummed (see `strait-raft`); from 4 KiB on, the engine keeps it in its value log and sled holds a pointer. For shard groups the entries that carry records stay after Raft purges its log: they *are* the shard's records, written once. |
 //! | [`Family::RaftState`] | group, [`StateKey`] | vote, committed log id, purge point, state-machine meta (postcard) |
 //! | [`Family::Arrival`] | group, arrival ms, log index | empty: the first entry at or after a time, for AT_TIMESTAMP |
 //! | [`Family::EntryMeta`] | group, log index | facts about an applied entry that differ from its payload: records hidden as producer retries, an adjusted arrival time. Absent for almost every entry |
