@@ -480,8 +480,8 @@ fn delete_group_data(engine: &dyn KvEngine, group: GroupId, keep: &[bytes::Bytes
     for family in keys::GROUP_FAMILIES {
         let (start, end) = keys::group_range(family, group.0);
         let mut batch = WriteBatch::new();
-        for pair in engine.scan(&start, &end) {
-            let key = pair?.0;
+        for key in engine.scan_keys(&start, &end) {
+            let key = key?;
             if keep.iter().any(|k| k[..] == key[..]) {
                 continue;
             }

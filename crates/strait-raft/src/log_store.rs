@@ -107,8 +107,8 @@ impl<C> LogStore<C> {
         let start = keys::log(self.group.0, from);
         let end = keys::log(self.group.0, to);
         let mut batch = WriteBatch::new();
-        for pair in self.engine.scan(&start, &end) {
-            batch.delete(pair?.0);
+        for key in self.engine.scan_keys(&start, &end) {
+            batch.delete(key?);
         }
         self.engine.write(batch)
     }

@@ -56,6 +56,9 @@ impl WriteBatch {
 /// An iterator over key/value pairs in key order.
 pub type KvIter<'a> = Box<dyn Iterator<Item = io::Result<(Bytes, Bytes)>> + Send + 'a>;
 
+/// An iterator over keys in key order.
+pub type KeyIter<'a> = Box<dyn Iterator<Item = io::Result<Bytes>> + Send + 'a>;
+
 /// An ordered key-value store with explicit durability. See the module docs.
 pub trait KvEngine: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> io::Result<Option<Bytes>>;
@@ -65,6 +68,12 @@ pub trait KvEngine: Send + Sync + 'static {
 
     /// Pairs with `start <= key < end`, descending.
     fn scan_rev(&self, start: &[u8], end: &[u8]) -> KvIter<'_>;
+
+    /// Keys with `start <= key < end`, ascending, for callers that delete or count:
+    /// an engine that keeps values apart (sled's value log) need not read them.
+    fn scan_keys(&self, start: &[u8], end: &[u8]) -> KeyIter<'_> {
+        Box::new(self.scan(start, end).map(|pair| pair.map(|(key, _)| key)))
+    }
 
     fn write(&self, batch: WriteBatch) -> io::Result<()>;
 
@@ -91,14 +100,31 @@ pub trait KvEngine: Send + Sync + 'static {
 /// in a deferred generation, and every later write joins it (sled recovers a prefix of
 /// what it was given, and that prefix must stay a prefix of what callers wrote). `flush`
 /// seals the generation, syncs the value log, hands the generation's batches to sled in
-/// their order, and then makes sled durable. Workloads without large values never defer.
+/// their order, and then makes sled durable; what was written meanwhile follows it into
+/// sled at once when it holds no large value, so a node that writes no large values
+/// writes straight to sled again after one flush.
 ///
 /// sled's `flush` alone is not durable (see [`crate::sled_files`]), so a flush here also
 /// syncs the files sled wrote.
 pub struct SledEngine {
     inner: Arc<SledInner>,
-    /// Dropping it stops the value-log collector thread.
-    _collector: std::sync::mpsc::Sender<()>,
+    collector: Option<Collector>,
+}
+
+/// The value-log collector thread, stopped and joined when the engine is dropped, so
+/// that sled is closed once the drop returns.
+struct Collector {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Drop for SledEngine {
+    fn drop(&mut self) {
+        if let Some(Collector { stop, thread }) = self.collector.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+    }
 }
 
 struct SledInner {
@@ -120,8 +146,14 @@ struct SledInner {
 /// batch of records, as opposed to a single small put.
 pub const SEPARATE_FROM: usize = 4 << 10;
 
-/// How often the collector looks for value-log segments nothing points at.
-const COLLECT_EVERY: Duration = Duration::from_secs(30);
+/// How often the collector looks for value-log segments nothing points at, when log
+/// entries were deleted meanwhile. Each look reads every log key (see
+/// [`SledInner::collect_garbage`]).
+const COLLECT_EVERY: Duration = Duration::from_secs(60);
+
+/// Every this many periods the collector looks even without deletions: a snapshot
+/// install overwrites entries in place, and a restart forgets the count.
+const COLLECT_ANYWAY_EVERY: u64 = 10;
 
 /// The first byte of every value in sled's tree: the value itself follows, or a pointer
 /// into the value log.
@@ -176,7 +208,7 @@ impl SledEngine {
         let collector = start_collector(Arc::downgrade(&inner), collect_every)?;
         Ok(Self {
             inner,
-            _collector: collector,
+            collector: Some(collector),
         })
     }
 
@@ -214,16 +246,18 @@ fn check_format(db: &sled::Db, tree: &sled::Tree) -> io::Result<()> {
 }
 
 /// The collector thread: wakes every `every`, and stops once the engine is dropped.
-fn start_collector(inner: Weak<SledInner>, every: Duration) -> io::Result<std::sync::mpsc::Sender<()>> {
+fn start_collector(inner: Weak<SledInner>, every: Duration) -> io::Result<Collector> {
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("strait-values-gc".into())
         .spawn(move || {
             let mut deletes_seen = 0;
+            let mut periods = 0u64;
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
                 let Some(inner) = inner.upgrade() else { return };
+                periods += 1;
                 let deletes = inner.log_deletes.load(Ordering::Relaxed);
-                if deletes == deletes_seen {
+                if deletes == deletes_seen && periods % COLLECT_ANYWAY_EVERY != 1 {
                     continue;
                 }
                 deletes_seen = deletes;
@@ -234,7 +268,7 @@ fn start_collector(inner: Weak<SledInner>, every: Duration) -> io::Result<std::s
                 }
             }
         })?;
-    Ok(stop)
+    Ok(Collector { stop, thread })
 }
 
 fn sled_error(e: sled::Error) -> io::Error {
@@ -305,6 +339,8 @@ fn separates(key: &[u8], value: Option<&Bytes>) -> bool {
 struct Generation {
     batches: Vec<Vec<Op>>,
     latest: BTreeMap<Bytes, Option<Bytes>>,
+    /// Operations that point into the value log.
+    pointers: usize,
 }
 
 /// Writes the engine holds back from sled until a flush: the open generation, and the
@@ -323,6 +359,7 @@ impl Deferred {
     fn push(&mut self, ops: Vec<Op>) {
         for op in &ops {
             self.open.latest.insert(op.key.clone(), op.value.clone());
+            self.open.pointers += usize::from(op.pointer.is_some());
         }
         self.open.batches.push(ops);
     }
@@ -426,6 +463,14 @@ impl SledInner {
     }
 
     fn scan(&self, start: &[u8], end: &[u8], reverse: bool) -> KvIter<'_> {
+        Box::new(
+            self.scan_raw(start, end, reverse)
+                .map(|r| r.and_then(|(k, found)| Ok((k, self.resolve(found)?)))),
+        )
+    }
+
+    /// sled's pairs with the deferred writes laid over them, values not yet resolved.
+    fn scan_raw(&self, start: &[u8], end: &[u8], reverse: bool) -> RawIter<'_> {
         let deferred = read(&self.deferred).range(start, end);
         let range = self.tree.range(start.to_vec()..end.to_vec());
         let stored: RawIter<'_> = if reverse {
@@ -437,20 +482,18 @@ impl SledInner {
         } else {
             Box::new(range.map(|r| r.map(|(k, v)| (ivec(k), Found::Stored(v))).map_err(sled_error)))
         };
-        let pairs: RawIter<'_> = if deferred.is_empty() {
-            stored
-        } else {
-            let mut deferred = deferred;
-            if reverse {
-                deferred.reverse();
-            }
-            Box::new(Overlaid {
-                stored: stored.peekable(),
-                deferred: deferred.into_iter().peekable(),
-                reverse,
-            })
-        };
-        Box::new(pairs.map(|r| r.and_then(|(k, found)| Ok((k, self.resolve(found)?)))))
+        if deferred.is_empty() {
+            return stored;
+        }
+        let mut deferred = deferred;
+        if reverse {
+            deferred.reverse();
+        }
+        Box::new(Overlaid {
+            stored: stored.peekable(),
+            deferred: deferred.into_iter().peekable(),
+            reverse,
+        })
     }
 
     /// Gives sled one batch, atomically. A lone put or delete is atomic by itself and
@@ -561,7 +604,17 @@ impl SledInner {
                 }
             }
             if !sealed.is_empty() {
-                write(&self.deferred).sealed.drain(..sealed.len());
+                let mut deferred = write(&self.deferred);
+                deferred.sealed.drain(..sealed.len());
+                // What came meanwhile follows at once if it needs no value-log sync, so
+                // the node goes back to writing straight to sled. Under the lock: no
+                // write may overtake it.
+                if deferred.open.pointers == 0 && !deferred.open.batches.is_empty() {
+                    for batch in &deferred.open.batches {
+                        self.write_to_sled(batch)?;
+                    }
+                    deferred.open = Generation::default();
+                }
             }
             self.files
                 .sync_after(|| self.db.flush().map(drop).map_err(sled_error))
@@ -618,6 +671,14 @@ impl KvEngine for SledEngine {
 
     fn scan_rev(&self, start: &[u8], end: &[u8]) -> KvIter<'_> {
         self.inner.scan(start, end, true)
+    }
+
+    fn scan_keys(&self, start: &[u8], end: &[u8]) -> KeyIter<'_> {
+        Box::new(
+            self.inner
+                .scan_raw(start, end, false)
+                .map(|pair| pair.map(|(key, _)| key)),
+        )
     }
 
     fn write(&self, batch: WriteBatch) -> io::Result<()> {
@@ -840,6 +901,8 @@ mod tests {
                 keys_in(&engine, true),
                 expected.iter().rev().cloned().collect::<Vec<_>>()
             );
+            let keys: Vec<Bytes> = engine.scan_keys(&[0], &[0xff]).map(|k| k.unwrap()).collect();
+            assert_eq!(keys, expected);
             let values: Vec<Bytes> = engine
                 .scan(&keys::log(1, 1), &keys::log(1, 5))
                 .map(|r| r.unwrap().1)
@@ -948,6 +1011,44 @@ mod tests {
             .map(|(k, v)| (keys::log_index(&k).unwrap(), v))
             .collect();
         assert_eq!(kept, [3, 4, 8, 9].map(|i| (i, big(i))).to_vec());
+    }
+
+    /// A pointer naming bytes its segment does not hold is an error, not a huge read.
+    #[test]
+    fn a_pointer_past_its_segment_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = SledEngine::open(dir.path(), 8 << 20).unwrap();
+        let mut b = WriteBatch::new();
+        b.put(keys::log(1, 1), entry(SEPARATE_FROM, 3));
+        engine.write(b).unwrap();
+        engine.flush().unwrap();
+        let stored = engine.inner.tree.get(keys::log(1, 1)).unwrap().unwrap();
+        let pointer = ValuePointer::decode(&stored[1..]).unwrap();
+        for wrong in [
+            ValuePointer {
+                len: u32::MAX,
+                ..pointer
+            },
+            ValuePointer {
+                offset: u64::MAX,
+                ..pointer
+            },
+            ValuePointer {
+                segment: pointer.segment + 1,
+                ..pointer
+            },
+        ] {
+            let mut tagged = BytesMut::new();
+            tagged.put_u8(STORED_POINTER);
+            wrong.encode_into(&mut tagged);
+            engine
+                .inner
+                .tree
+                .insert(keys::log(1, 2), tagged.as_ref())
+                .unwrap();
+            let error = engine.get(&keys::log(1, 2)).unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{error}");
+        }
     }
 
     /// A database whose values were stored untagged is refused, not misread.

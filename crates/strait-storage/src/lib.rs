@@ -29,5 +29,5 @@ mod redo;
 mod sled_files;
 mod value_log;
 
-pub use engine::{KvEngine, MemoryEngine, SledEngine, WriteBatch};
+pub use engine::{KeyIter, KvEngine, MemoryEngine, SledEngine, WriteBatch};
 pub use flusher::Flusher;

@@ -222,6 +222,23 @@ impl ValueLog {
 
     /// Reads the value `pointer` names.
     pub fn read(&self, pointer: ValuePointer) -> io::Result<Bytes> {
+        let end = pointer.offset.checked_add(u64::from(pointer.len));
+        let size = lock(&self.segments).get(&pointer.segment).copied();
+        match (end, size) {
+            (Some(end), Some(size)) if end <= size => {}
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "a stored pointer names {} bytes at {} of value segment {}, which holds {}",
+                        pointer.len,
+                        pointer.offset,
+                        pointer.segment,
+                        size.map_or("nothing".to_string(), |s| format!("{s} bytes")),
+                    ),
+                ));
+            }
+        }
         let file = self.reader(pointer.segment)?;
         let mut buf = vec![0u8; pointer.len as usize];
         file.read_exact_at(&mut buf, pointer.offset).map_err(|e| {
@@ -268,12 +285,13 @@ impl ValueLog {
     /// Deletes sealed segments nothing points at any more.
     pub fn remove(&self, segments: &BTreeSet<u64>) -> io::Result<()> {
         for &segment in segments {
-            lock(&self.readers).remove(&segment);
+            // Unlinked first: a reader that still finds the handle reads on from it.
             match fs::remove_file(segment_path(&self.dir, segment)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
+            lock(&self.readers).remove(&segment);
             lock(&self.segments).remove(&segment);
         }
         Ok(())

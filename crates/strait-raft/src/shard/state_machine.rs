@@ -399,8 +399,8 @@ impl ShardStateMachine {
         if let Some(purged) = purged {
             let delete_below = self.meta.first_retained.index.min(purged.index() + 1);
             let (log_start, _) = keys::group_range(Family::Log, group);
-            for pair in self.engine.scan(&log_start, &keys::log(group, delete_below)) {
-                batch.delete(pair?.0);
+            for key in self.engine.scan_keys(&log_start, &keys::log(group, delete_below)) {
+                batch.delete(key?);
             }
             let (meta_start, _) = keys::group_range(Family::EntryMeta, group);
             for pair in self
@@ -555,8 +555,8 @@ impl KeyReplacer {
         value: Bytes,
     ) -> io::Result<()> {
         if key >= self.next {
-            for pair in engine.scan(&self.next, &key) {
-                batch.delete(pair?.0);
+            for old in engine.scan_keys(&self.next, &key) {
+                batch.delete(old?);
             }
             let mut after = key.to_vec();
             after.push(0);
@@ -568,8 +568,8 @@ impl KeyReplacer {
 
     /// Queues the deletion of the old keys after the last one written.
     fn finish(self, engine: &dyn KvEngine, batch: &mut WriteBatch) -> io::Result<()> {
-        for pair in engine.scan(&self.next, &self.end) {
-            batch.delete(pair?.0);
+        for old in engine.scan_keys(&self.next, &self.end) {
+            batch.delete(old?);
         }
         Ok(())
     }
