@@ -500,15 +500,16 @@ impl SledInner {
     /// goes straight into the tree; a small batch goes through a redo record; only a
     /// large one takes sled's `apply_batch`, whose atomicity costs two log-buffer seals
     /// and a tree-wide lock (see [`crate::redo`]).
-    fn write_to_sled(&self, ops: &[Op]) -> io::Result<()> {
-        let deletes = ops
-            .iter()
-            .filter(|op| op.value.is_none() && is_log_key(&op.key))
-            .count();
+    fn write_to_sled<'a>(&self, ops: impl IntoIterator<Item = &'a Op>) -> io::Result<()> {
+        let mut deletes = 0;
+        let ops: Vec<(Bytes, Option<Bytes>)> = ops
+            .into_iter()
+            .inspect(|op| deletes += u64::from(op.value.is_none() && is_log_key(&op.key)))
+            .map(|op| (op.key.clone(), op.stored()))
+            .collect();
         if deletes > 0 {
-            self.log_deletes.fetch_add(deletes as u64, Ordering::Relaxed);
+            self.log_deletes.fetch_add(deletes, Ordering::Relaxed);
         }
-        let ops: Vec<(Bytes, Option<Bytes>)> = ops.iter().map(|op| (op.key.clone(), op.stored())).collect();
         match ops.len() {
             0 => return Ok(()),
             1 => return redo::apply_each(&self.tree, &ops).map_err(sled_error),
@@ -598,10 +599,11 @@ impl SledInner {
         let result = (|| {
             // The bytes first: only then may sled hold pointers to them.
             self.values.sync()?;
+            // A generation goes in as one atomic batch: a crash then keeps all of it or
+            // none, still a prefix of what was written, for one sled batch per flush
+            // instead of a redo record per write.
             for generation in &sealed {
-                for batch in &generation.batches {
-                    self.write_to_sled(batch)?;
-                }
+                self.write_to_sled(generation.batches.iter().flatten())?;
             }
             if !sealed.is_empty() {
                 let mut deferred = write(&self.deferred);
@@ -610,9 +612,7 @@ impl SledInner {
                 // the node goes back to writing straight to sled. Under the lock: no
                 // write may overtake it.
                 if deferred.open.pointers == 0 && !deferred.open.batches.is_empty() {
-                    for batch in &deferred.open.batches {
-                        self.write_to_sled(batch)?;
-                    }
+                    self.write_to_sled(deferred.open.batches.iter().flatten())?;
                     deferred.open = Generation::default();
                 }
             }
