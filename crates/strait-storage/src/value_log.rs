@@ -18,8 +18,6 @@
 //! - Values carry no checksum of their own: the ones stored here are Raft entries, whose
 //!   stored frame is checksummed (see [`crate::checksum`]), and a torn or wrong read fails
 //!   that check where it is decoded.
-//! - The last [`RECENT_BYTES`] appended stay in memory: replication and readers at the
-//!   tip read them without a copy out of the page cache.
 //! - A segment is deleted once no pointer names it; the engine finds those
 //!   ([`crate::SledEngine::collect_garbage`]).
 
@@ -39,11 +37,6 @@ pub(crate) const SEGMENT_BYTES: u64 = 64 << 20;
 
 /// Segment file handles kept open for reads; older ones are reopened on demand.
 const OPEN_READERS: usize = 64;
-
-/// Bytes of the most recently appended values kept in memory. The leader replicates an
-/// entry, and readers at the tip read it, mostly within moments of its append; those reads
-/// then share the writer's buffer instead of copying it back out of the page cache.
-const RECENT_BYTES: usize = 32 << 20;
 
 const SEGMENT_SUFFIX: &str = ".values";
 
@@ -101,38 +94,6 @@ pub(crate) struct ValueLog {
     /// Every segment on disk, by number, with its size.
     segments: Mutex<BTreeMap<u64, u64>>,
     readers: Mutex<BTreeMap<u64, Arc<File>>>,
-    recent: Mutex<RecentValues>,
-}
-
-/// The latest appended values by position, oldest first (appends go in position order).
-#[derive(Default)]
-struct RecentValues {
-    values: BTreeMap<(u64, u64), Bytes>,
-    bytes: usize,
-}
-
-impl RecentValues {
-    fn insert(&mut self, pointer: ValuePointer, value: &Bytes) {
-        if value.len() > RECENT_BYTES / 4 {
-            return;
-        }
-        self.bytes += value.len();
-        self.values
-            .insert((pointer.segment, pointer.offset), value.clone());
-        while self.bytes > RECENT_BYTES {
-            match self.values.pop_first() {
-                Some((_, evicted)) => self.bytes -= evicted.len(),
-                None => break,
-            }
-        }
-    }
-
-    fn get(&self, pointer: ValuePointer) -> Option<Bytes> {
-        self.values
-            .get(&(pointer.segment, pointer.offset))
-            .filter(|v| v.len() == pointer.len as usize)
-            .cloned()
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -179,7 +140,6 @@ impl ValueLog {
             }),
             segments: Mutex::new(segments),
             readers: Mutex::new(BTreeMap::new()),
-            recent: Mutex::new(RecentValues::default()),
         })
     }
 
@@ -224,11 +184,6 @@ impl ValueLog {
             });
             writer.len += value.len() as u64;
         }
-        let mut recent = lock(&self.recent);
-        for (pointer, value) in pointers.iter().zip(values) {
-            recent.insert(*pointer, value);
-        }
-        drop(recent);
         if let Some(size) = lock(&self.segments).get_mut(&segment) {
             *size = writer.len;
         }
@@ -267,9 +222,6 @@ impl ValueLog {
 
     /// Reads the value `pointer` names.
     pub fn read(&self, pointer: ValuePointer) -> io::Result<Bytes> {
-        if let Some(value) = lock(&self.recent).get(pointer) {
-            return Ok(value);
-        }
         let end = pointer.offset.checked_add(u64::from(pointer.len));
         let size = lock(&self.segments).get(&pointer.segment).copied();
         match (end, size) {
@@ -348,35 +300,5 @@ impl ValueLog {
     /// Bytes the segments occupy.
     pub fn size(&self) -> u64 {
         lock(&self.segments).values().sum()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recent_values_are_served_from_memory_and_older_ones_from_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = ValueLog::open(dir.path(), SEGMENT_BYTES).unwrap();
-        let value = |seed: u8| Bytes::from(vec![seed; 1 << 20]);
-        let first = log.append(&[&value(1)], |p| p[0]).unwrap();
-        // Enough later appends to push the first value out of memory.
-        let count = RECENT_BYTES / (1 << 20) + 1;
-        let mut last = first;
-        for i in 0..count {
-            last = log.append(&[&value(2 + i as u8)], |p| p[0]).unwrap();
-        }
-        assert!(lock(&log.recent).get(first).is_none(), "evicted by newer values");
-        assert!(lock(&log.recent).get(last).is_some());
-        assert!(lock(&log.recent).bytes <= RECENT_BYTES);
-        assert_eq!(log.read(first).unwrap(), value(1));
-        assert_eq!(log.read(last).unwrap(), value(1 + count as u8));
-        // A pointer of the right place but another length is not served from memory.
-        let shorter = ValuePointer {
-            len: last.len - 1,
-            ..last
-        };
-        assert_eq!(log.read(shorter).unwrap().len(), shorter.len as usize);
     }
 }
