@@ -539,33 +539,23 @@ impl SledInner {
             .filter_map(|(_, v)| v.as_ref())
             .collect();
         if to_separate.is_empty() {
+            let ops: Vec<Op> = batch
+                .ops
+                .into_iter()
+                .map(|(key, value)| Op {
+                    key,
+                    value,
+                    pointer: None,
+                })
+                .collect();
             let deferred = read(&self.deferred);
             if deferred.is_empty() {
-                let ops: Vec<Op> = batch
-                    .ops
-                    .into_iter()
-                    .map(|(key, value)| Op {
-                        key,
-                        value,
-                        pointer: None,
-                    })
-                    .collect();
                 // Under the read lock, so no flush seals a generation in between and
                 // this write cannot overtake a deferred one.
                 return self.write_to_sled(&ops);
             }
             drop(deferred);
-            write(&self.deferred).push(
-                batch
-                    .ops
-                    .into_iter()
-                    .map(|(key, value)| Op {
-                        key,
-                        value,
-                        pointer: None,
-                    })
-                    .collect(),
-            );
+            write(&self.deferred).push(ops);
             return Ok(());
         }
         // The generation learns of the pointers while the value log is still locked: a
