@@ -100,7 +100,12 @@ impl ShardId {
 impl fmt::Display for ShardId {
     /// Renders the Kinesis form, `shardId-` plus the ordinal padded to 12 digits.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{:012}", Self::PREFIX, self.0)
+        // Written into a stack buffer: every put's answer names its shard.
+        let mut out = [0u8; Self::PREFIX.len() + 12];
+        let (prefix, digits) = out.split_at_mut(Self::PREFIX.len());
+        prefix.copy_from_slice(Self::PREFIX.as_bytes());
+        crate::sequence::zero_padded(digits, u64::from(self.0));
+        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -114,6 +119,13 @@ impl From<u32> for ShardId {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn displays_like_a_padded_integer_format(ordinal in any::<u32>()) {
+            prop_assert_eq!(ShardId(ordinal).to_string(), format!("shardId-{ordinal:012}"));
+        }
+    }
 
     #[test]
     fn displays_twelve_padded_digits() {
