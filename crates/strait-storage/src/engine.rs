@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::keys::Family;
+use crate::lock;
 use crate::redo::{self, RedoLog};
 use crate::sled_files::SledFiles;
 use crate::value_log::{ValueLog, ValuePointer};
@@ -294,10 +295,6 @@ fn sled_error(e: sled::Error) -> io::Error {
 /// reader is then never copied on its way out.
 fn ivec(v: sled::IVec) -> Bytes {
     Bytes::from_owner(v)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

@@ -29,5 +29,11 @@ mod redo;
 mod sled_files;
 mod value_log;
 
+/// Locks `m` even if a thread panicked while holding it: these locks guard bookkeeping
+/// updated in single steps, and a failed flush poisons the engine by its own flag.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 pub use engine::{KeyIter, KvEngine, MemoryEngine, SledEngine, WriteBatch};
 pub use flusher::Flusher;

@@ -82,7 +82,7 @@ impl SledFiles {
 
     /// Runs `flush` (sled's own) and then makes everything it covered durable.
     pub(crate) fn sync_after(&self, flush: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
-        let mut watch = self.watch.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut watch = crate::lock(&self.watch);
         let created = match watch.as_mut() {
             Some(watch) => watch.created_since_last_call()?,
             None => NewBlobs::Unknown,

@@ -26,9 +26,11 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::lock;
 
 /// The size at which a segment is sealed and the next one started. Large enough that a
 /// busy node opens a new file every few seconds, small enough that retention frees disk
@@ -94,10 +96,6 @@ pub(crate) struct ValueLog {
     /// Every segment on disk, by number, with its size.
     segments: Mutex<BTreeMap<u64, u64>>,
     readers: Mutex<BTreeMap<u64, Arc<File>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn segment_path(dir: &Path, segment: u64) -> PathBuf {
@@ -278,7 +276,7 @@ impl ValueLog {
         lock(&self.segments)
             .keys()
             .copied()
-            .filter(|s| Some(*s) != open && *s < writer.next_segment)
+            .filter(|s| Some(*s) != open)
             .collect()
     }
 
