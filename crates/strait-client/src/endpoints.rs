@@ -75,7 +75,11 @@ impl EndpointSet {
             .connect_timeout(self.settings.connect_timeout)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
-            .keep_alive_timeout(Duration::from_secs(5));
+            .keep_alive_timeout(Duration::from_secs(5))
+            // Room for several large GetRecords answers in flight on one connection.
+            .initial_connection_window_size(16 << 20)
+            .initial_stream_window_size(4 << 20)
+            .max_frame_size(1 << 20);
         self.entries.push(Entry {
             uri,
             endpoint,

@@ -38,7 +38,8 @@ impl Dialer for TcpDialer {
             .keep_alive_timeout(Duration::from_secs(5))
             .keep_alive_while_idle(true)
             .initial_connection_window_size(8 << 20)
-            .initial_stream_window_size(4 << 20);
+            .initial_stream_window_size(4 << 20)
+            .max_frame_size(1 << 20);
         Ok(endpoint.connect_lazy())
     }
 }
