@@ -129,3 +129,38 @@ async fn bad_requests_get_kinesis_errors() -> anyhow::Result<()> {
     assert_eq!(records[0].sequence_number, sequence_number);
     Ok(())
 }
+
+/// `strait bench produce` against a real node: its summary counts exactly the records of
+/// the measured run, and every record it wrote, warm-up included, is in the stream.
+#[tokio::test]
+async fn bench_produce_counts_what_it_stored() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(1, ClusterOptions::default()).await?;
+    let output = tokio::process::Command::new(strait_tests::strait_binary())
+        .args(["--endpoint", &cluster.endpoint(1), "bench", "produce"])
+        .args(["--stream", "benched", "--shards", "2", "--count", "300"])
+        .args(["--batch-size", "50", "--concurrency", "2", "--record-size", "64"])
+        .args(["--warm-up", "300ms", "--progress", "0s"])
+        .output()
+        .await?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "bench produce failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())?;
+    assert_eq!(summary["records"], 300, "{summary}");
+    assert_eq!(summary["errors"], 0, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    assert_eq!(summary["shards"], 2, "{summary}");
+    assert_eq!(summary["latency_us"]["samples"], 6, "{summary}");
+
+    let mut client = cluster.client(1).await?;
+    let records = read_all(&mut client, "benched").await?;
+    // The warm-up sent whole requests of 50 on top of the measured 300.
+    assert!(records.len() >= 300, "{} records", records.len());
+    assert_eq!(records.len() % 50, 0, "{} records", records.len());
+    assert!(records.iter().all(|r| r.data.len() == 64));
+    assert_sequence_numbers_increase(&records);
+    Ok(())
+}

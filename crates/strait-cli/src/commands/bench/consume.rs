@@ -142,7 +142,9 @@ impl Reader {
                 }
             };
             errors = 0;
-            latencies.record(sent.elapsed());
+            let latency = sent.elapsed();
+            latencies.record(latency);
+            self.counters.note_latency(latency);
             let bytes: u64 = page.data.iter().map(|data| data.len() as u64).sum();
             self.counters.add(page.data.len() as u64, bytes);
             if page.data.is_empty() && page.behind_ms == 0 {

@@ -219,6 +219,12 @@ pub struct ProduceArgs {
     /// as fast as the cluster answers.
     #[arg(long, value_name = "RECORDS_PER_S")]
     pub rate: Option<f64>,
+
+    /// Sends the same load for this long first and counts none of it. The first second or
+    /// so of traffic after a quiet spell is slower than what follows; a warm-up keeps it
+    /// out of a steady-state measurement.
+    #[arg(long, default_value = "0s", value_parser = parse::duration, value_name = "DURATION")]
+    pub warm_up: Duration,
 }
 
 /// `strait bench consume`.

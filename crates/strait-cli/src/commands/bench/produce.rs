@@ -52,6 +52,10 @@ pub async fn run(global: &GlobalArgs, args: ProduceArgs) -> anyhow::Result<ExitC
         keys: common.keys,
         payload: Payload::fixed(common.record_size),
     };
+    if !args.warm_up.is_zero() {
+        let warm_up = Arc::new(Budget::new(args.warm_up, None, args.rate));
+        drive(&driver, &load, warm_up, Arc::new(Counters::default())).await;
+    }
     let budget = Arc::new(Budget::new(common.time_limit(), common.count, args.rate));
     let counters = Arc::new(Counters::default());
     let progress = Progress::start("produce", counters.clone(), common.progress);
@@ -65,6 +69,7 @@ pub async fn run(global: &GlobalArgs, args: ProduceArgs) -> anyhow::Result<ExitC
     summary.insert("batch_size".into(), args.batch_size.into());
     summary.insert("concurrency".into(), args.concurrency.into());
     summary.insert("rate".into(), json!(args.rate));
+    summary.insert("warm_up_s".into(), json!(args.warm_up.as_secs_f64()));
     summary.extend(counters.throughput_json(elapsed));
     summary.insert("latency_us".into(), latencies.to_json());
     eprintln!("request latency: {}", latencies.short());
@@ -118,7 +123,9 @@ async fn work(worker: u32, driver: &Driver, load: &Load, budget: &Budget, counte
         };
         match outcome {
             Ok(failed) => {
-                latencies.record(sent.elapsed());
+                let latency = sent.elapsed();
+                latencies.record(latency);
+                counters.note_latency(latency);
                 let stored = records.len() as u64 - failed.min(records.len() as u64);
                 let bytes: u64 = records.iter().map(|r| r.data.len() as u64).sum();
                 counters.add(stored, bytes * stored / records.len() as u64);

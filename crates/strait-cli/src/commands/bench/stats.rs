@@ -96,12 +96,21 @@ pub struct Counters {
     pub failed: AtomicU64,
     /// Requests that failed as a whole.
     pub errors: AtomicU64,
+    /// The slowest request since the progress line last printed, in microseconds: a
+    /// stall shows in the line of the second it happened, not only in the summary.
+    pub slowest_us: AtomicU64,
 }
 
 impl Counters {
     pub fn add(&self, records: u64, bytes: u64) {
         self.records.fetch_add(records, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Notes one request's latency for the progress line's `slowest` column.
+    pub fn note_latency(&self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.slowest_us.fetch_max(micros, Ordering::Relaxed);
     }
 
     pub fn records(&self) -> u64 {
@@ -164,10 +173,12 @@ impl Progress {
                     let records = counters.records();
                     let recent = (records - last.1) as f64 / (now - last.0).as_secs_f64().max(1e-9);
                     let overall = records as f64 / (now - started).as_secs_f64().max(1e-9);
+                    let slowest = counters.slowest_us.swap(0, Ordering::Relaxed);
                     eprintln!(
-                        "{label} {:>6.1}s {records:>11} records {overall:>9.0}/s (last {:.0}/s) {} failed {} errors",
+                        "{label} {:>6.1}s {records:>11} records {overall:>9.0}/s (last {:.0}/s, slowest {}) {} failed {} errors",
                         (now - started).as_secs_f64(),
                         recent,
+                        millis(slowest),
                         counters.failed(),
                         counters.errors(),
                     );
