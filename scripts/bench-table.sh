@@ -9,7 +9,7 @@ RESULTS="${1:-/var/tmp/strait-bench/results.jsonl}"
 echo "| system | record | batch | conc. | records/s | MB/s | p50 ms | p99 ms | p999 ms | server CPU µs/record | disk bytes/payload byte/replica |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 jq -r 'select(.mode == "produce") |
-    "| \(.system)\(if .rate then " (rate \(.rate))" else "" end) | \(.record_size) B | \(.batch_size) | \(.concurrency) | \(.records_per_s) | \(.mb_per_s) | \(.latency_us.p50 / 1000 | . * 10 | round / 10) | \(.latency_us.p99 / 1000 | . * 10 | round / 10) | \(.latency_us.p999 / 1000 | . * 10 | round / 10) | \(.server_cpu_us_per_record // "-") | \(.disk_bytes_per_payload_byte_per_replica // "-") |"' \
+    "| \(.system)\(if .rate then " (rate \(.rate))" else "" end)\(if (.warm_up_s // 0) > 0 then " (after \(.warm_up_s) s warm-up)" else "" end) | \(.record_size) B | \(.batch_size) | \(.concurrency) | \(.records_per_s) | \(.mb_per_s) | \(.latency_us.p50 / 1000 | . * 10 | round / 10) | \(.latency_us.p99 / 1000 | . * 10 | round / 10) | \(.latency_us.p999 / 1000 | . * 10 | round / 10) | \(.server_cpu_us_per_record // "-") | \(.disk_bytes_per_payload_byte_per_replica // "-") |"' \
     "$RESULTS"
 echo
 echo "| system | mode | records | records/s | MB/s | latency p50 ms | p99 ms | p999 ms |"
