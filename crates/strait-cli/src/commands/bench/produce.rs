@@ -53,6 +53,9 @@ pub async fn run(global: &GlobalArgs, args: ProduceArgs) -> anyhow::Result<ExitC
         payload: Payload::fixed(common.record_size),
     };
     if !args.warm_up.is_zero() {
+        if !common.progress.is_zero() {
+            eprintln!("warming up for {:?}, unmeasured", args.warm_up);
+        }
         let warm_up = Arc::new(Budget::new(args.warm_up, None, args.rate));
         drive(&driver, &load, warm_up, Arc::new(Counters::default())).await;
     }
