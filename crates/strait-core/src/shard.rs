@@ -104,6 +104,7 @@ impl fmt::Display for ShardId {
         let mut out = [0u8; Self::PREFIX.len() + 12];
         let (prefix, digits) = out.split_at_mut(Self::PREFIX.len());
         prefix.copy_from_slice(Self::PREFIX.as_bytes());
+        // A u32 has at most 10 digits: it always fits, so whether it did is not asked.
         crate::sequence::zero_padded(digits, u64::from(self.0));
         f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
     }
