@@ -19,7 +19,9 @@
 //!   followers tick again at the next ping without it (as they do when the leader steps
 //!   down). Appends and commits flow whether or not the timers run. A proposal first
 //!   wakes a quiet leader and renews its lease ([`ProposalWaker`]), which openraft
-//!   requires and a quiet leader lets run out.
+//!   requires and a quiet leader lets run out. One renewal per wake-up is enough: the
+//!   ticking leader's heartbeats keep the lease from then on, so the proposals that
+//!   arrive meanwhile wait for that one renewal, and later ones go straight through.
 //! - A follower that hears nothing from a quiet group's leader (neither a ping nor an
 //!   answer to its own) for `dead_after` wakes the group, later by `stagger` for each
 //!   other live voter ranked before it, so that one campaigns first instead of all
@@ -93,8 +95,8 @@ pub trait QuietGroup: Send + Sync + 'static {
     fn set_ticking(&self, on: bool);
 
     /// On a leader: confirms its leadership with a quorum now, which renews the lease
-    /// openraft requires of a leader before it accepts a proposal.
-    async fn renew_lease(&self);
+    /// openraft requires of a leader before it accepts a proposal. False if it could not.
+    async fn renew_lease(&self) -> bool;
 }
 
 #[tonic::async_trait]
@@ -154,10 +156,14 @@ where
         self.runtime_config().tick(on);
     }
 
-    async fn renew_lease(&self) {
+    async fn renew_lease(&self) -> bool {
         // A read index is confirmed by a heartbeat round, whose answers extend the lease.
-        if let Err(e) = self.ensure_linearizable(openraft::ReadPolicy::ReadIndex).await {
-            tracing::debug!(error = %e, "renewing the leader lease of a waking group failed");
+        match self.ensure_linearizable(openraft::ReadPolicy::ReadIndex).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(error = %e, "renewing the leader lease of a waking group failed");
+                false
+            }
         }
     }
 }
@@ -215,13 +221,19 @@ struct Tracked {
     changed_at: Instant,
     /// On a follower: the leader whose claim keeps this replica quiet.
     quiet_under: Option<Claim>,
-    /// When the ticker last started again after a quiet spell.
-    woke_at: Option<Instant>,
+    /// Since the ticker last started again after a quiet spell, on a leader whose lease
+    /// may have run out meanwhile: the renewal the next proposals wait for. Cleared once a
+    /// renewal succeeded.
+    lease_owed: Option<Arc<LeaseRenewal>>,
     /// A leader's last full observation: while the leader is quiet and its glance is the
     /// same, nothing in it moved, and reading it again for every quiet group every interval
     /// would cost more than the timers did.
     last_seen: Option<Observation>,
 }
+
+/// One lease renewal, run by the first proposal that needs it and awaited by the others;
+/// it holds whether the renewal succeeded.
+type LeaseRenewal = tokio::sync::OnceCell<bool>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Claim {
@@ -234,7 +246,7 @@ impl Tracked {
         if self.ticking != on {
             tracing::debug!(group = %id, ticking = on, quiet_under = ?self.quiet_under, "group timers");
             if on {
-                self.woke_at = Some(Instant::now());
+                self.lease_owed = Some(Arc::new(LeaseRenewal::new()));
             }
             self.ticking = on;
             self.group.set_ticking(on);
@@ -275,7 +287,7 @@ impl Quiescence {
                 last_index: None,
                 changed_at: Instant::now(),
                 quiet_under: None,
-                woke_at: None,
+                lease_owed: None,
                 last_seen: None,
             },
         );
@@ -295,28 +307,43 @@ impl Quiescence {
     }
 
     /// Readies `group` for a proposal: the group stays awake for `idle_after` from now,
-    /// and a leader that was quiet (or woke within a lease) renews its lease first.
-    /// openraft refuses proposals from a leader whose lease ran out, and a quiet leader
-    /// hears from no quorum.
+    /// and a leader whose ticker was stopped since its last renewal renews its lease
+    /// first. openraft refuses proposals from a leader whose lease ran out, and a quiet
+    /// leader hears from no quorum. Proposals that arrive while a renewal runs wait for it
+    /// rather than start their own: each renewal is a heartbeat round.
     async fn ready_to_propose(&self, id: GroupId) {
-        let now = Instant::now();
-        let group = {
+        let (group, renewal) = {
             let mut state = self.state.lock().expect("quiescence lock");
             let Some(tracked) = state.groups.get_mut(&id) else {
                 return;
             };
-            tracked.changed_at = now;
-            let lease_may_have_lapsed = !tracked.ticking
-                || tracked
-                    .woke_at
-                    .is_some_and(|at| now.saturating_duration_since(at) < self.timing.dead_after);
-            if !lease_may_have_lapsed || !tracked.group.glance().leading {
+            tracked.changed_at = Instant::now();
+            if !tracked.group.glance().leading {
                 return;
             }
             tracked.tick(id, true);
-            tracked.group.clone()
+            let Some(renewal) = tracked.lease_owed.clone() else {
+                return;
+            };
+            (tracked.group.clone(), renewal)
         };
-        let _ = tokio::time::timeout(self.timing.dead_after, group.renew_lease()).await;
+        let renewed = *renewal
+            .get_or_init(|| async {
+                tokio::time::timeout(self.timing.dead_after, group.renew_lease())
+                    .await
+                    .unwrap_or(false)
+            })
+            .await;
+        let mut state = self.state.lock().expect("quiescence lock");
+        if let Some(tracked) = state.groups.get_mut(&id)
+            && tracked
+                .lease_owed
+                .as_ref()
+                .is_some_and(|owed| Arc::ptr_eq(owed, &renewal))
+        {
+            // A failed renewal is owed again, by the next proposal.
+            tracked.lease_owed = (!renewed).then(|| Arc::new(LeaseRenewal::new()));
+        }
     }
 
     /// How many of the tracked replicas have their ticker stopped.
@@ -527,6 +554,9 @@ mod tests {
         seen: Mutex<Observation>,
         ticking: Mutex<Option<bool>>,
         renewed: Mutex<u32>,
+        /// Renewals still to fail, and how long each renewal takes.
+        failing_renewals: Mutex<u32>,
+        renewal_takes: Mutex<Duration>,
     }
 
     impl Fake {
@@ -549,8 +579,14 @@ mod tests {
         fn set_ticking(&self, on: bool) {
             *self.ticking.lock().unwrap() = Some(on);
         }
-        async fn renew_lease(&self) {
+        async fn renew_lease(&self) -> bool {
             *self.renewed.lock().unwrap() += 1;
+            let takes = *self.renewal_takes.lock().unwrap();
+            tokio::time::sleep(takes).await;
+            let mut failing = self.failing_renewals.lock().unwrap();
+            let fails = *failing > 0;
+            *failing = failing.saturating_sub(1);
+            !fails
         }
     }
 
@@ -714,6 +750,50 @@ mod tests {
         }
         waker.ready_to_propose().await;
         assert_eq!(*cluster.replicas[0].renewed.lock().unwrap(), 1);
+    }
+
+    /// Right after a wake-up, proposals share the one renewal instead of each running a
+    /// heartbeat round (which made every proposal slow until the wake-up was old); one that
+    /// failed is tried again by the next proposal.
+    #[tokio::test(start_paused = true)]
+    async fn proposals_after_a_wake_up_share_one_lease_renewal() {
+        let cluster = Cluster::new();
+        cluster.idle().await;
+        cluster.step().await;
+        let leader = &cluster.replicas[0];
+        assert!(!leader.ticking());
+        *leader.renewal_takes.lock().unwrap() = Duration::from_millis(20);
+        let waker = cluster.nodes[0].waker(G);
+        let proposals: Vec<_> = (0..4)
+            .map(|_| {
+                let waker = waker.clone();
+                tokio::spawn(async move { waker.ready_to_propose().await })
+            })
+            .collect();
+        for proposal in proposals {
+            proposal.await.unwrap();
+        }
+        assert!(leader.ticking());
+        assert_eq!(*leader.renewed.lock().unwrap(), 1, "one renewal for all four");
+        // Just after the renewal, a proposal costs no round trip.
+        waker.ready_to_propose().await;
+        assert_eq!(*leader.renewed.lock().unwrap(), 1);
+
+        // Quiet again; this time the renewal fails, so the next proposal renews again.
+        cluster.idle().await;
+        cluster.step().await;
+        assert!(!leader.ticking());
+        *leader.failing_renewals.lock().unwrap() = 1;
+        waker.ready_to_propose().await;
+        assert_eq!(*leader.renewed.lock().unwrap(), 2);
+        waker.ready_to_propose().await;
+        assert_eq!(
+            *leader.renewed.lock().unwrap(),
+            3,
+            "a failed renewal is owed again"
+        );
+        waker.ready_to_propose().await;
+        assert_eq!(*leader.renewed.lock().unwrap(), 3);
     }
 
     #[tokio::test(start_paused = true)]
