@@ -37,6 +37,15 @@ const MIN_APPEND_DEADLINE: Duration = Duration::from_secs(1);
 /// The transfer rate an append's deadline assumes on top of [`MIN_APPEND_DEADLINE`].
 const APPEND_BYTES_PER_SEC: u64 = 16 << 20;
 
+/// What a call that ran out of time does to the peer's channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Late {
+    /// Drop it: the connection may be wedged, and the next call dials afresh.
+    DropChannel,
+    /// Keep it: lateness says the peer is busy, not that the connection is broken.
+    KeepChannel,
+}
+
 /// Creates the per-peer networks of one group.
 pub struct GroupNetworkFactory<C> {
     router: Arc<PeerRouter>,
@@ -147,6 +156,17 @@ impl<C: RaftTypeConfig> GroupNetwork<C> {
         ttl: Duration,
         call: impl Future<Output = Result<T, tonic::Status>>,
     ) -> Result<T, CallError> {
+        self.deadline_or(ttl, call, Late::DropChannel).await
+    }
+
+    /// Runs a call under `ttl`; a transport failure drops the channel, and a timeout does
+    /// when `late` says so.
+    async fn deadline_or<T>(
+        &self,
+        ttl: Duration,
+        call: impl Future<Output = Result<T, tonic::Status>>,
+        late: Late,
+    ) -> Result<T, CallError> {
         match tokio::time::timeout(ttl, call).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(status)) => match status.code() {
@@ -157,7 +177,9 @@ impl<C: RaftTypeConfig> GroupNetwork<C> {
                 _ => Err(CallError::Network(Box::new(status))),
             },
             Err(elapsed) => {
-                self.router.reset(self.target);
+                if late == Late::DropChannel {
+                    self.router.reset(self.target);
+                }
                 Err(CallError::Unreachable(Box::new(elapsed)))
             }
         }
@@ -204,8 +226,16 @@ impl<C: RaftTypeConfig> GroupNetwork<C> {
             body: Bytes::from(body),
         };
         let heartbeats = self.router.heartbeats();
+        // openraft gives a heartbeat 75 ms. On a busy node it can take longer, queued behind
+        // megabytes of appends on the same connection; dropping the connection then would
+        // fail all of those too and set off elections. A wedged connection still goes: the
+        // batch call's own timeout, failed appends and votes drop it, and keep-alives close it.
         let body = self
-            .deadline(option.soft_ttl(), heartbeats.send(self.target, request))
+            .deadline_or(
+                option.soft_ttl(),
+                heartbeats.send(self.target, request),
+                Late::KeepChannel,
+            )
             .await?;
         codec::decode(&body).map_err(|e| CallError::Network(Box::new(e)))
     }

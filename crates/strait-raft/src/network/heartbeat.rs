@@ -2,9 +2,12 @@
 //!
 //! A node leading G groups sends each follower a heartbeat per group per interval: with
 //! thousands of mostly idle shards that is thousands of RPCs a second doing nothing. A
-//! heartbeat (an AppendEntries without entries) waits here up to [`LINGER`]; everything
-//! that arrives for the same peer meanwhile leaves in one `RaftBatch` call, and each
-//! caller gets its own response. Entries that carry data never wait: they go directly.
+//! peer gets at most one `RaftBatch` call of heartbeats (AppendEntries without entries)
+//! per [`LINGER`]: a heartbeat that finds the last call to its peer older than that
+//! leaves at once, and the ones that come within [`LINGER`] of a call wait and leave
+//! together when it is up. Each caller gets its own response. Leaving at once matters to
+//! a lone heartbeat round, such as the one that renews a waking leader's lease before its
+//! first proposal. Entries that carry data never wait: they go directly.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -18,7 +21,8 @@ use super::MAX_MESSAGE_BYTES;
 use super::router::PeerRouter;
 use crate::group::NodeId;
 
-/// How long a heartbeat may wait for company.
+/// The shortest time between two heartbeat calls to one peer, and so the longest a
+/// heartbeat waits for company.
 pub const LINGER: Duration = Duration::from_millis(10);
 /// Most heartbeats in one call.
 const MAX_BATCH: usize = 1024;
@@ -72,9 +76,13 @@ async fn run(
     mut rx: mpsc::UnboundedReceiver<(RaftRequest, Reply)>,
 ) {
     let mut pending = Vec::with_capacity(64);
+    let mut last_call: Option<tokio::time::Instant> = None;
     while let Some(first) = rx.recv().await {
         pending.push(first);
-        tokio::time::sleep(LINGER).await;
+        if let Some(last) = last_call {
+            // Returns at once when the last call is older than LINGER.
+            tokio::time::sleep_until(last + LINGER).await;
+        }
         while pending.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(item) => pending.push(item),
@@ -84,6 +92,7 @@ async fn run(
         let Some(router) = router.upgrade() else {
             return;
         };
+        last_call = Some(tokio::time::Instant::now());
         let (requests, replies): (Vec<_>, Vec<_>) = pending.drain(..).unzip();
         // The call runs on its own so the next batch can form meanwhile.
         tokio::spawn(send_batch(router, target, requests, replies));
