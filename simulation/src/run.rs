@@ -570,13 +570,18 @@ fn run_here(options: RunOptions) -> Outcome {
             let resolved = driver.resolve(&planned);
             // A planned power loss waits until its node has unflushed writes, so that it
             // exercises the lost-write paths, and until taking the node down leaves a
-            // majority up; a leader kill waits until a leader is known and can go down.
-            // Leaders are looked up again at every try. While the run has no crash that
-            // lost writes (or no leader kill) yet, the wait lasts until the faults stop;
-            // otherwise for a while.
+            // majority up; a leader kill waits until a leader is known and can go down,
+            // and, while the run has no crash that lost writes yet, for the leader to have
+            // unflushed writes too (a plan whose crashes are all leader kills must still
+            // lose writes once). Leaders are looked up again at every try. While the run
+            // has no crash that lost writes (or no leader kill) yet, the wait lasts until
+            // the faults stop; otherwise for a while.
+            let lossy_needed = shared.lock().expect("state").history.lossy_crashes == 0;
             if let Fault::Crash(node) = resolved.fault
                 && ((!resolved.leader_kill && disks[node].unflushed() == 0)
-                    || (resolved.leader_kill && resolved.killed_leader.is_none())
+                    || (resolved.leader_kill
+                        && (resolved.killed_leader.is_none()
+                            || (lossy_needed && disks[node].unflushed() == 0)))
                     || driver.down.contains(&node)
                     || driver.down.len() + 1 > (node_count - 1) / 2)
             {
