@@ -576,7 +576,10 @@ fn run_here(options: RunOptions) -> Outcome {
             // lose writes once). Leaders are looked up again at every try. While the run
             // has no crash that lost writes (or no leader kill) yet, the wait lasts until
             // the faults stop; otherwise for a while.
-            let lossy_needed = shared.lock().expect("state").history.lossy_crashes == 0;
+            let (lossy_needed, leader_kill_needed) = {
+                let history = &shared.lock().expect("state").history;
+                (history.lossy_crashes == 0, history.leader_kills == 0)
+            };
             if let Fault::Crash(node) = resolved.fault
                 && ((!resolved.leader_kill && disks[node].unflushed() == 0)
                     || (resolved.leader_kill
@@ -586,13 +589,10 @@ fn run_here(options: RunOptions) -> Outcome {
                     || driver.down.len() + 1 > (node_count - 1) / 2)
             {
                 let first_due = *crash_due.entry(planned.at).or_insert(now);
-                let needed = {
-                    let history = &shared.lock().expect("state").history;
-                    if resolved.leader_kill {
-                        history.leader_kills == 0
-                    } else {
-                        history.lossy_crashes == 0
-                    }
+                let needed = if resolved.leader_kill {
+                    leader_kill_needed
+                } else {
+                    lossy_needed
                 };
                 if needed || now < first_due + CRASH_PATIENCE {
                     deferred.push(planned);
