@@ -295,6 +295,7 @@ impl Operations {
         records: Vec<Record>,
         producer: Option<(u64, u64)>,
     ) -> StraitResult<Vec<PutRecordResult>> {
+        tracing::trace!(target: "strait::write_path", records = records.len(), "put received");
         let target = self.data_stream(namespace, name).await?;
         if let Some(disk) = &self.disk {
             disk.check_writable()?;
@@ -373,7 +374,9 @@ impl Operations {
             });
             pending.clear();
             let mut newer_version = routing_version;
-            for (shard, indexes, group, result) in futures::future::join_all(appends).await {
+            let appended_all = futures::future::join_all(appends).await;
+            tracing::trace!(target: "strait::write_path", "put: every shard answered");
+            for (shard, indexes, group, result) in appended_all {
                 if let Some(group) = group {
                     match &result {
                         Ok(_) => {

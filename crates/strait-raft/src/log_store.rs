@@ -252,6 +252,8 @@ where
         I::IntoIter: OptionalSend,
     {
         let mut batch = WriteBatch::new();
+        let group = self.group.0;
+        tracing::trace!(target: "strait::write_path", group, "log append");
         for entry in entries {
             batch.put(
                 keys::log(self.group.0, entry.index()),
@@ -259,8 +261,11 @@ where
             );
         }
         self.engine.write(batch)?;
-        self.flusher
-            .request(Box::new(move |result| callback.io_completed(result)));
+        tracing::trace!(target: "strait::write_path", group, "log append written, flush requested");
+        self.flusher.request(Box::new(move |result| {
+            tracing::trace!(target: "strait::write_path", group, "log append durable");
+            callback.io_completed(result)
+        }));
         Ok(())
     }
 

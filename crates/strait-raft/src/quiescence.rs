@@ -329,9 +329,12 @@ impl Quiescence {
         };
         let renewed = *renewal
             .get_or_init(|| async {
-                tokio::time::timeout(self.timing.dead_after, group.renew_lease())
+                tracing::trace!(target: "strait::write_path", group = id.0, "lease renewal");
+                let renewed = tokio::time::timeout(self.timing.dead_after, group.renew_lease())
                     .await
-                    .unwrap_or(false)
+                    .unwrap_or(false);
+                tracing::trace!(target: "strait::write_path", group = id.0, renewed, "lease renewal done");
+                renewed
             })
             .await;
         let mut state = self.state.lock().expect("quiescence lock");

@@ -87,6 +87,7 @@ async fn run(
                 }
             }
         }
+        tracing::trace!(target: "strait::write_path", waiters = pending.len(), "flush started");
         let result = if blocking_flush {
             let engine = engine.clone();
             tokio::task::spawn_blocking(move || engine.flush())
@@ -95,6 +96,7 @@ async fn run(
         } else {
             engine.flush()
         };
+        tracing::trace!(target: "strait::write_path", ok = result.is_ok(), "flush done");
         stats.flushes.fetch_add(1, Ordering::Relaxed);
         stats.requests.fetch_add(pending.len() as u64, Ordering::Relaxed);
         if let Err(e) = &result {

@@ -268,7 +268,9 @@ where
         if rpc.entries.is_empty() && !moves_commit {
             return self.heartbeat(&rpc, &option).await.map_err(CallError::into_rpc);
         }
+        let entries = rpc.entries.len();
         let (body, partial) = encode_append(rpc).map_err(CallError::into_rpc)?;
+        tracing::trace!(target: "strait::write_path", group = self.group.0, peer = self.target, entries, bytes = body.len(), "append sent");
         let deadline = option.soft_ttl().max(
             MIN_APPEND_DEADLINE + Duration::from_millis(body.len() as u64 * 1000 / APPEND_BYTES_PER_SEC),
         );
@@ -276,6 +278,7 @@ where
             .send_encoded(RaftRpc::AppendEntries, body, deadline)
             .await
             .map_err(CallError::into_rpc)?;
+        tracing::trace!(target: "strait::write_path", group = self.group.0, peer = self.target, "append answered");
         // Only a prefix was sent: report how far the follower now matches.
         Ok(match (response, partial) {
             (AppendEntriesResponse::Success, Some(last_sent)) => {

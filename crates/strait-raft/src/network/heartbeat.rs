@@ -117,9 +117,13 @@ async fn send_batch(
     let mut client = RaftTransportClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    tracing::trace!(target: "strait::write_path", peer = target, heartbeats = requests.len(), "heartbeats sent");
     let call = client.raft_batch(RaftBatchRequest { requests });
     let items = match tokio::time::timeout(BATCH_TIMEOUT, call).await {
-        Ok(Ok(response)) => response.into_inner().items,
+        Ok(Ok(response)) => {
+            tracing::trace!(target: "strait::write_path", peer = target, "heartbeats answered");
+            response.into_inner().items
+        }
         Ok(Err(status)) => {
             if matches!(
                 status.code(),

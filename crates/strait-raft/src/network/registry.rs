@@ -107,7 +107,11 @@ where
         match rpc {
             RaftRpc::AppendEntries => {
                 let req: AppendEntriesRequest<C> = decode(&body)?;
-                encode(&self.raft.append_entries(req).await.map_err(stopped)?)
+                let entries = req.entries.len();
+                tracing::trace!(target: "strait::write_path", entries, bytes = body.len(), "append received");
+                let answer = encode(&self.raft.append_entries(req).await.map_err(stopped)?);
+                tracing::trace!(target: "strait::write_path", entries, "append handled");
+                answer
             }
             RaftRpc::Vote => {
                 let req: VoteRequest<C> = decode(&body)?;

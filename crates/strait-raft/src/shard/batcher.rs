@@ -111,7 +111,9 @@ async fn run(
             if let Some(waker) = waker {
                 waker.ready_to_propose().await;
             }
+            tracing::trace!(target: "strait::write_path", batches = replies.len(), "entry proposed");
             let result = raft.client_write(command).await;
+            tracing::trace!(target: "strait::write_path", ok = result.is_ok(), "entry committed and applied");
             drop(permit);
             deliver(result, replies);
         });

@@ -686,6 +686,7 @@ impl RaftStateMachine<ShardRaftConfig> for ShardStateMachine {
             + Unpin
             + OptionalSend,
     {
+        tracing::trace!(target: "strait::write_path", group = self.group.0, "apply");
         let mut batch = WriteBatch::new();
         let mut replies = Vec::new();
         while let Some(item) = entries.next().await {
@@ -711,6 +712,7 @@ impl RaftStateMachine<ShardRaftConfig> for ShardStateMachine {
         );
         self.engine.write(batch)?;
         self.publish();
+        tracing::trace!(target: "strait::write_path", group = self.group.0, "applied");
         for (responder, reply) in replies {
             responder.send(reply);
         }
