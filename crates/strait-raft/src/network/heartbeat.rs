@@ -5,9 +5,17 @@
 //! peer gets at most one `RaftBatch` call of heartbeats (AppendEntries without entries)
 //! per [`LINGER`]: a heartbeat that finds the last call to its peer older than that
 //! leaves at once, and the ones that come within [`LINGER`] of a call wait and leave
-//! together when it is up. Each caller gets its own response. Leaving at once matters to
-//! a lone heartbeat round, such as the one that renews a waking leader's lease before its
-//! first proposal. Entries that carry data never wait: they go directly.
+//! together when it is up. Each caller gets its own response. Entries that carry data
+//! never wait: they go directly.
+//!
+//! A waking group's heartbeat does not wait either. A leader whose group was quiet renews
+//! its lease with a heartbeat round before its first proposal (see
+//! [`crate::quiescence`]), and that proposal, often a producer's first put after a pause,
+//! waits for the round. When many groups wake at once (the first burst after a pause
+//! touches every shard), each renewal lingering behind another group's call added up to
+//! tens of milliseconds. A group's heartbeat counts as waking when the queue has not seen
+//! one of that group for [`WAKING_AFTER`], far longer than any heartbeat interval of a
+//! ticking group, so steady heartbeats still go together.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -16,6 +24,7 @@ use std::time::Duration;
 use strait_proto::internal::raft_transport_client::RaftTransportClient;
 use strait_proto::internal::{RaftBatchRequest, RaftRequest};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::MAX_MESSAGE_BYTES;
 use super::router::PeerRouter;
@@ -24,6 +33,9 @@ use crate::group::NodeId;
 /// The shortest time between two heartbeat calls to one peer, and so the longest a
 /// heartbeat waits for company.
 pub const LINGER: Duration = Duration::from_millis(10);
+/// A group whose previous heartbeat to a peer is older than this is waking from quiet
+/// (or new), and its heartbeat leaves without lingering.
+pub const WAKING_AFTER: Duration = Duration::from_secs(1);
 /// Most heartbeats in one call.
 const MAX_BATCH: usize = 1024;
 /// How long one batch call may take.
@@ -76,26 +88,67 @@ async fn run(
     mut rx: mpsc::UnboundedReceiver<(RaftRequest, Reply)>,
 ) {
     let mut pending = Vec::with_capacity(64);
-    let mut last_call: Option<tokio::time::Instant> = None;
+    let mut last_call: Option<Instant> = None;
+    let mut seen = LastHeartbeats::default();
     while let Some(first) = rx.recv().await {
+        let mut urgent = seen.is_waking(first.0.group_id, Instant::now());
         pending.push(first);
-        if let Some(last) = last_call {
-            // Returns at once when the last call is older than LINGER.
-            tokio::time::sleep_until(last + LINGER).await;
+        if let Some(last) = last_call.filter(|_| !urgent) {
+            // Returns at once when the last call is older than LINGER; a waking group's
+            // heartbeat arriving meanwhile cuts the wait short.
+            let linger = tokio::time::sleep_until(last + LINGER);
+            tokio::pin!(linger);
+            while !urgent {
+                tokio::select! {
+                    _ = &mut linger => break,
+                    next = rx.recv() => match next {
+                        Some(item) => {
+                            urgent = seen.is_waking(item.0.group_id, Instant::now());
+                            pending.push(item);
+                        }
+                        None => break,
+                    },
+                }
+            }
         }
         while pending.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(item) => pending.push(item),
+                Ok(item) => {
+                    seen.is_waking(item.0.group_id, Instant::now());
+                    pending.push(item);
+                }
                 Err(_) => break,
             }
         }
         let Some(router) = router.upgrade() else {
             return;
         };
-        last_call = Some(tokio::time::Instant::now());
+        last_call = Some(Instant::now());
         let (requests, replies): (Vec<_>, Vec<_>) = pending.drain(..).unzip();
         // The call runs on its own so the next batch can form meanwhile.
         tokio::spawn(send_batch(router, target, requests, replies));
+    }
+}
+
+/// When each group last sent a heartbeat through one peer's queue.
+#[derive(Default)]
+struct LastHeartbeats {
+    at: BTreeMap<u64, Instant>,
+    last_pruned: Option<Instant>,
+}
+
+impl LastHeartbeats {
+    /// Notes a heartbeat of `group` at `now`; true when the group's previous one is older
+    /// than [`WAKING_AFTER`] or there was none.
+    fn is_waking(&mut self, group: u64, now: Instant) -> bool {
+        // Groups gone quiet or deleted are forgotten, so the map holds the ticking ones.
+        if self.last_pruned.is_none_or(|at| now - at >= WAKING_AFTER) {
+            self.at.retain(|_, at| now - *at <= WAKING_AFTER);
+            self.last_pruned = Some(now);
+        }
+        self.at
+            .insert(group, now)
+            .is_none_or(|previous| now - previous > WAKING_AFTER)
     }
 }
 
@@ -156,5 +209,38 @@ async fn send_batch(
                 item.error_message,
             ))
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_heard_from_within_a_second_is_not_waking() {
+        let start = Instant::now();
+        let mut seen = LastHeartbeats::default();
+        assert!(seen.is_waking(7, start), "a group's first heartbeat wakes it");
+        assert!(!seen.is_waking(7, start + Duration::from_millis(100)));
+        assert!(!seen.is_waking(7, start + Duration::from_millis(1_000)));
+        assert!(
+            seen.is_waking(8, start + Duration::from_millis(1_000)),
+            "another group"
+        );
+        assert!(
+            seen.is_waking(7, start + Duration::from_millis(2_500)),
+            "quiet for 1.5 s, then heard again"
+        );
+    }
+
+    #[test]
+    fn groups_that_went_quiet_are_forgotten() {
+        let start = Instant::now();
+        let mut seen = LastHeartbeats::default();
+        for group in 0..100 {
+            seen.is_waking(group, start);
+        }
+        seen.is_waking(1_000, start + Duration::from_secs(3));
+        assert_eq!(seen.at.len(), 1, "only the group heard last is kept");
     }
 }
