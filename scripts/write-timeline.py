@@ -11,13 +11,15 @@ log of `strait dev` (its lines carry a `[node N]` prefix) or one log file per no
 
 A put's timeline is every event of every node from the moment its node received it
 until that node had every shard's answer, in time order, in milliseconds from receipt.
-With puts overlapping, events of neighbouring puts show up in each other's timelines;
+With more than one put in flight, a put is matched with the next answer its node gave and
+events of neighbouring puts show up in its timeline, so its duration is only a guide;
 the events of the control group (group 0) are left out.
 """
 
 import argparse
 import datetime
 import re
+import signal
 import sys
 
 EVENT = re.compile(
@@ -64,6 +66,7 @@ def show(events, start, end):
 
 
 def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet when piped into head
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("logs", nargs="+")
     parser.add_argument("--slowest", type=int, metavar="N", help="print the timelines of the N slowest puts")

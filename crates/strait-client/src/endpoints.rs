@@ -14,6 +14,7 @@
 
 use std::time::Duration;
 
+use strait_proto::http2;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::ClientError;
@@ -76,10 +77,9 @@ impl EndpointSet {
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(5))
-            // Room for several large GetRecords answers in flight on one connection.
-            .initial_connection_window_size(16 << 20)
-            .initial_stream_window_size(4 << 20)
-            .max_frame_size(1 << 20);
+            .initial_connection_window_size(http2::CONNECTION_WINDOW)
+            .initial_stream_window_size(http2::STREAM_WINDOW)
+            .max_frame_size(http2::MAX_FRAME);
         self.entries.push(Entry {
             uri,
             endpoint,

@@ -31,6 +31,7 @@ use openraft_rt_tokio::TokioRuntime;
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use strait_control::{ControlRaft, ControlStateMachine, NodeInfo};
+use strait_proto::http2;
 use strait_proto::internal::node_internal_server::NodeInternalServer;
 use strait_proto::internal::raft_transport_server::RaftTransportServer;
 use strait_proto::v1::stream_service_server::StreamServiceServer;
@@ -60,16 +61,6 @@ use crate::replica_moves::ReplicaMover;
 use crate::shard_access::ShardAccess;
 use crate::shards::ShardHost;
 use crate::status::ClusterStatusProbe;
-
-/// HTTP/2 flow-control windows the node's server grants its callers. h2's defaults
-/// (1 MiB per connection) let a single 500-record batch of 1 KiB fill a connection's window,
-/// so concurrent batches on one connection waited for window updates round trip by round
-/// trip; replication of several groups to one peer shares a connection the same way.
-const H2_CONNECTION_WINDOW: u32 = 16 << 20;
-const H2_STREAM_WINDOW: u32 = 4 << 20;
-/// Largest HTTP/2 frame a caller may send: a large batch travels in a few frames instead of
-/// one per 16 KiB, each of which costs the server a wake-up and a copy into the decoder.
-const H2_MAX_FRAME: u32 = 1 << 20;
 
 /// What a node takes from its surroundings: storage, network, clock and randomness.
 ///
@@ -381,9 +372,9 @@ where
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let server = tonic::transport::Server::builder()
         .tcp_nodelay(true)
-        .initial_connection_window_size(H2_CONNECTION_WINDOW)
-        .initial_stream_window_size(H2_STREAM_WINDOW)
-        .max_frame_size(H2_MAX_FRAME)
+        .initial_connection_window_size(http2::CONNECTION_WINDOW)
+        .initial_stream_window_size(http2::STREAM_WINDOW)
+        .max_frame_size(http2::MAX_FRAME)
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .add_service(public)

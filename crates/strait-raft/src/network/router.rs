@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use strait_proto::http2;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::group::NodeId;
@@ -37,9 +38,9 @@ impl Dialer for TcpDialer {
             .http2_keep_alive_interval(Duration::from_secs(5))
             .keep_alive_timeout(Duration::from_secs(5))
             .keep_alive_while_idle(true)
-            .initial_connection_window_size(8 << 20)
-            .initial_stream_window_size(4 << 20)
-            .max_frame_size(1 << 20);
+            .initial_connection_window_size(http2::CONNECTION_WINDOW)
+            .initial_stream_window_size(http2::STREAM_WINDOW)
+            .max_frame_size(http2::MAX_FRAME);
         Ok(endpoint.connect_lazy())
     }
 }
