@@ -91,19 +91,19 @@ async fn run(
     let mut last_call: Option<Instant> = None;
     let mut seen = LastHeartbeats::default();
     while let Some(first) = rx.recv().await {
-        let mut urgent = seen.is_waking(first.0.group_id, Instant::now());
+        let mut urgent = seen.heard(first.0.group_id, Instant::now());
         pending.push(first);
         if let Some(last) = last_call.filter(|_| !urgent) {
             // Returns at once when the last call is older than LINGER; a waking group's
             // heartbeat arriving meanwhile cuts the wait short.
             let linger = tokio::time::sleep_until(last + LINGER);
             tokio::pin!(linger);
-            while !urgent {
+            while !urgent && pending.len() < MAX_BATCH {
                 tokio::select! {
                     _ = &mut linger => break,
                     next = rx.recv() => match next {
                         Some(item) => {
-                            urgent = seen.is_waking(item.0.group_id, Instant::now());
+                            urgent = seen.heard(item.0.group_id, Instant::now());
                             pending.push(item);
                         }
                         None => break,
@@ -114,7 +114,8 @@ async fn run(
         while pending.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(item) => {
-                    seen.is_waking(item.0.group_id, Instant::now());
+                    // Going in this call anyway; only noted.
+                    seen.heard(item.0.group_id, Instant::now());
                     pending.push(item);
                 }
                 Err(_) => break,
@@ -138,9 +139,9 @@ struct LastHeartbeats {
 }
 
 impl LastHeartbeats {
-    /// Notes a heartbeat of `group` at `now`; true when the group's previous one is older
-    /// than [`WAKING_AFTER`] or there was none.
-    fn is_waking(&mut self, group: u64, now: Instant) -> bool {
+    /// Notes a heartbeat of `group` at `now`, and tells whether the group is waking: its
+    /// previous heartbeat is older than [`WAKING_AFTER`], or there was none.
+    fn heard(&mut self, group: u64, now: Instant) -> bool {
         // Groups gone quiet or deleted are forgotten, so the map holds the ticking ones.
         if self.last_pruned.is_none_or(|at| now - at >= WAKING_AFTER) {
             self.at.retain(|_, at| now - *at <= WAKING_AFTER);
@@ -220,15 +221,15 @@ mod tests {
     fn a_group_heard_from_within_a_second_is_not_waking() {
         let start = Instant::now();
         let mut seen = LastHeartbeats::default();
-        assert!(seen.is_waking(7, start), "a group's first heartbeat wakes it");
-        assert!(!seen.is_waking(7, start + Duration::from_millis(100)));
-        assert!(!seen.is_waking(7, start + Duration::from_millis(1_000)));
+        assert!(seen.heard(7, start), "a group's first heartbeat wakes it");
+        assert!(!seen.heard(7, start + Duration::from_millis(100)));
+        assert!(!seen.heard(7, start + Duration::from_millis(1_000)));
         assert!(
-            seen.is_waking(8, start + Duration::from_millis(1_000)),
+            seen.heard(8, start + Duration::from_millis(1_000)),
             "another group"
         );
         assert!(
-            seen.is_waking(7, start + Duration::from_millis(2_500)),
+            seen.heard(7, start + Duration::from_millis(2_500)),
             "quiet for 1.5 s, then heard again"
         );
     }
@@ -238,9 +239,9 @@ mod tests {
         let start = Instant::now();
         let mut seen = LastHeartbeats::default();
         for group in 0..100 {
-            seen.is_waking(group, start);
+            seen.heard(group, start);
         }
-        seen.is_waking(1_000, start + Duration::from_secs(3));
+        seen.heard(1_000, start + Duration::from_secs(3));
         assert_eq!(seen.at.len(), 1, "only the group heard last is kept");
     }
 }
