@@ -26,7 +26,7 @@ EVENT = re.compile(
     r"^(?:\[node (?P<node>\d+)\] )?(?P<ts>\d{4}-\d\d-\d\dT[\d:.]+)Z\s+TRACE strait::write_path: (?P<msg>.*)$"
 )
 RECEIVED = "put received"
-ANSWERED = "put: every shard answered"
+ANSWERED = "put answered"
 
 
 def read_events(paths):

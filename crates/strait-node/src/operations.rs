@@ -374,9 +374,7 @@ impl Operations {
             });
             pending.clear();
             let mut newer_version = routing_version;
-            let appended_all = futures::future::join_all(appends).await;
-            tracing::trace!(target: "strait::write_path", "put: every shard answered");
-            for (shard, indexes, group, result) in appended_all {
+            for (shard, indexes, group, result) in futures::future::join_all(appends).await {
                 if let Some(group) = group {
                     match &result {
                         Ok(_) => {
@@ -434,6 +432,7 @@ impl Operations {
                 error: StraitError::unavailable("the stream's shards are changing; retry"),
             });
         }
+        tracing::trace!(target: "strait::write_path", "put answered");
         Ok(results
             .into_iter()
             .map(|r| r.expect("infallible: every record index gets a result"))
