@@ -163,6 +163,9 @@ const COLLECT_COST_FACTOR: u32 = 20;
 
 /// The first byte of every value in sled's tree: the value itself follows, or a pointer
 /// into the value log.
+/// How often a read follows a key whose value moved into a collected segment while it
+/// was read, before it gives up (each time needs a deletion racing the read).
+const RESOLVE_ATTEMPTS: usize = 4;
 const STORED_INLINE: u8 = 0;
 const STORED_POINTER: u8 = 1;
 
@@ -456,13 +459,48 @@ impl Iterator for Overlaid<'_> {
 
 impl SledInner {
     /// The caller's value of something sled stores.
-    fn resolve(&self, found: Found) -> io::Result<Bytes> {
-        let stored = match found {
-            Found::Deferred(value) => return Ok(value),
-            Found::Stored(stored) => stored,
-        };
+    /// What a read finds under `key` now: a deferred write, or sled's stored form.
+    fn lookup(&self, key: &[u8]) -> io::Result<Option<Found>> {
+        if let Some(deferred) = read(&self.deferred).get(key) {
+            return Ok(deferred.map(Found::Deferred));
+        }
+        Ok(self.tree.get(key).map_err(sled_error)?.map(Found::Stored))
+    }
+
+    /// The value a read found under `key`, or `None` when the key was deleted while the
+    /// read held its pointer. The collector removes a segment only once no key names it,
+    /// so a reader that found a pointer just before its key was deleted can reach the
+    /// segment after it is gone: the key is then looked up again, and the read answers
+    /// as if it had come after the deletion. A key that still names a missing segment is
+    /// corruption, not a race.
+    fn resolve(&self, key: &[u8], found: Found) -> io::Result<Option<Bytes>> {
+        let mut found = found;
+        for _ in 0..RESOLVE_ATTEMPTS {
+            let stored = match found {
+                Found::Deferred(value) => return Ok(Some(value)),
+                Found::Stored(stored) => stored,
+            };
+            let gone = match self.resolve_stored(&stored) {
+                Ok(value) => return Ok(Some(value)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => e,
+                Err(e) => return Err(e),
+            };
+            found = match self.lookup(key)? {
+                None => return Ok(None),
+                Some(Found::Stored(now)) if now == stored => {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, gone.to_string()));
+                }
+                Some(now) => now,
+            };
+        }
+        Err(io::Error::other(format!(
+            "the value under a key changed {RESOLVE_ATTEMPTS} times while it was read, each time into a collected segment"
+        )))
+    }
+
+    fn resolve_stored(&self, stored: &sled::IVec) -> io::Result<Bytes> {
         match stored.first() {
-            Some(&STORED_INLINE) => Ok(ivec(stored).slice(1..)),
+            Some(&STORED_INLINE) => Ok(ivec(stored.clone()).slice(1..)),
             Some(&STORED_POINTER) => self.values.read(ValuePointer::decode(&stored[1..])?),
             _ => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -472,10 +510,14 @@ impl SledInner {
     }
 
     fn scan(&self, start: &[u8], end: &[u8], reverse: bool) -> KvIter<'_> {
-        Box::new(
-            self.scan_raw(start, end, reverse)
-                .map(|r| r.and_then(|(k, found)| Ok((k, self.resolve(found)?)))),
-        )
+        Box::new(self.scan_raw(start, end, reverse).filter_map(|pair| match pair {
+            Ok((key, found)) => match self.resolve(&key, found) {
+                Ok(Some(value)) => Some(Ok((key, value))),
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            },
+            Err(e) => Some(Err(e)),
+        }))
     }
 
     /// sled's pairs with the deferred writes laid over them, values not yet resolved.
@@ -654,12 +696,8 @@ impl SledInner {
 
 impl KvEngine for SledEngine {
     fn get(&self, key: &[u8]) -> io::Result<Option<Bytes>> {
-        let inner = &self.inner;
-        if let Some(deferred) = read(&inner.deferred).get(key) {
-            return Ok(deferred);
-        }
-        match inner.tree.get(key).map_err(sled_error)? {
-            Some(stored) => inner.resolve(Found::Stored(stored)).map(Some),
+        match self.inner.lookup(key)? {
+            Some(found) => self.inner.resolve(key, found),
             None => Ok(None),
         }
     }
@@ -1010,6 +1048,47 @@ mod tests {
             .map(|(k, v)| (keys::log_index(&k).unwrap(), v))
             .collect();
         assert_eq!(kept, [3, 4, 8, 9].map(|i| (i, big(i))).to_vec());
+    }
+
+    /// A read that found a pointer just before its key was deleted and its segment
+    /// collected answers as if it came after the deletion, in gets and scans alike; a key
+    /// re-written meanwhile reads its new value.
+    #[test]
+    fn a_read_racing_the_collector_sees_the_deletion() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine =
+            SledEngine::open_tuned(dir.path(), 8 << 20, 40 << 10, Duration::from_secs(3600)).unwrap();
+        let big = |i: u64| entry(SEPARATE_FROM * 4, i as u8);
+        // Entries 0-1 fill the first segment; 2-3 the second, which stays open.
+        for i in 0..4 {
+            let mut b = WriteBatch::new();
+            b.put(keys::log(5, i), big(i));
+            engine.write(b).unwrap();
+        }
+        engine.flush().unwrap();
+        let inner = &engine.inner;
+        let found = |i: u64| inner.lookup(&keys::log(5, i)).unwrap().unwrap();
+        let (held_0, held_1) = (found(0), found(1));
+
+        let mut b = WriteBatch::new();
+        b.delete(keys::log(5, 0));
+        b.delete(keys::log(5, 1));
+        engine.write(b).unwrap();
+        assert_eq!(engine.collect_garbage().unwrap(), 1);
+        assert_eq!(inner.resolve(&keys::log(5, 0), held_0).unwrap(), None);
+
+        let mut b = WriteBatch::new();
+        b.put(keys::log(5, 1), Bytes::from_static(b"rewritten"));
+        engine.write(b).unwrap();
+        assert_eq!(
+            inner.resolve(&keys::log(5, 1), held_1).unwrap(),
+            Some(Bytes::from_static(b"rewritten"))
+        );
+        let keys: Vec<u64> = engine
+            .scan(&keys::log(5, 0), &keys::log(5, 4))
+            .map(|r| keys::log_index(&r.unwrap().0).unwrap())
+            .collect();
+        assert_eq!(keys, [1, 2, 3]);
     }
 
     /// A pointer naming bytes its segment does not hold is an error, not a huge read.

@@ -218,21 +218,29 @@ impl ValueLog {
         result
     }
 
-    /// Reads the value `pointer` names.
+    /// Reads the value `pointer` names. An error of kind `NotFound` means the segment is
+    /// gone (collected, or never there); the caller tells a race with the collector from
+    /// a dangling pointer.
     pub fn read(&self, pointer: ValuePointer) -> io::Result<Bytes> {
         let end = pointer.offset.checked_add(u64::from(pointer.len));
         let size = lock(&self.segments).get(&pointer.segment).copied();
         match (end, size) {
             (Some(end), Some(size)) if end <= size => {}
+            (_, None) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("value segment {} was collected", pointer.segment),
+                ));
+            }
             _ => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!(
-                        "a stored pointer names {} bytes at {} of value segment {}, which holds {}",
+                        "a stored pointer names {} bytes at {} of value segment {}, which holds {} bytes",
                         pointer.len,
                         pointer.offset,
                         pointer.segment,
-                        size.map_or("nothing".to_string(), |s| format!("{s} bytes")),
+                        size.unwrap_or(0),
                     ),
                 ));
             }
