@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use openraft::rt::WatchReceiver;
@@ -24,6 +25,11 @@ pub struct ClusterStatusProbe {
     host: Arc<ShardHost>,
     router: Arc<PeerRouter>,
     shutting_down: watch::Receiver<bool>,
+    /// Set once every shard group the metadata places on this node was open: a restarted
+    /// node that caught up with the control plane cannot serve its shards before that.
+    /// Latched, so that a stream created later does not make the node unready for the
+    /// moment its new groups take to start.
+    replicas_opened: AtomicBool,
 }
 
 /// What the members answered about leadership.
@@ -86,6 +92,7 @@ impl ClusterStatusProbe {
             host,
             router,
             shutting_down,
+            replicas_opened: AtomicBool::new(false),
         }
     }
 
@@ -146,8 +153,9 @@ impl ClusterStatusProbe {
     }
 
     /// Why this node itself should not take traffic yet; empty when it should. It must know
-    /// a control-plane leader, the cluster must be bootstrapped, and this node must be a
-    /// member whose metadata has applied everything known committed. Unlike
+    /// a control-plane leader, the cluster must be bootstrapped, this node must be a
+    /// member whose metadata has applied everything known committed, and, once after a
+    /// start, every shard group placed on it must be open. Unlike
     /// [`probe`](Self::probe) it asks no other node, so that one slow or leaderless peer
     /// does not take every node out of a load balancer.
     pub fn local_readiness(&self) -> Vec<String> {
@@ -164,6 +172,21 @@ impl ClusterStatusProbe {
         let committed = metrics.cluster_committed.as_ref().map(|id| id.index).unwrap_or(0);
         if applied < committed || !view.state.nodes.contains_key(&self.node_id) {
             reasons.push(format!("node {} is not a caught-up member", self.node_id));
+        }
+        if reasons.is_empty() && !self.replicas_opened.load(Ordering::Acquire) {
+            let closed = view
+                .state
+                .groups_on(self.node_id)
+                .filter(|group| self.host.get(GroupId(group.id)).is_none())
+                .count();
+            if closed == 0 {
+                self.replicas_opened.store(true, Ordering::Release);
+            } else {
+                reasons.push(format!(
+                    "{closed} shard groups placed on node {} are not open yet",
+                    self.node_id
+                ));
+            }
         }
         reasons
     }

@@ -2,17 +2,18 @@
 //! replica is the only copy, so every acknowledged record surviving proves that a write
 //! is durable (flushed) before it is acknowledged, and that the restarted node's log,
 //! state machine and indexes are consistent, for entries kept in sled and in the value log
-//! alike.
+//! alike. A restarted node reports itself ready only once its shard groups are open.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use strait_proto::v1::{self as pb};
 use strait_tests::{ClusterOptions, TestCluster};
 use tokio::sync::Mutex;
 
+use crate::scrape::{get, parse_exposition, sum};
 use crate::support::{assert_sequence_numbers_increase, read_all};
 
 /// `(sequence number, data)` of every acknowledged put.
@@ -68,6 +69,7 @@ async fn acknowledged_records_survive_kill_9() -> Result<()> {
             writer.await?;
         }
         cluster.restart(1)?;
+        ready_means_open(&cluster, "crash", 2).await?;
         cluster.wait_ready(Duration::from_secs(30)).await?;
     }
 
@@ -95,5 +97,33 @@ async fn acknowledged_records_survive_kill_9() -> Result<()> {
         })
         .await?;
     assert_eq!(after.into_inner().sequence_number.len(), 56);
+    Ok(())
+}
+
+/// Waits for the restarted node's `/readyz` to answer 200, then checks that its metrics
+/// already list every shard group of `stream`: a node must not take traffic for shards it
+/// has not opened.
+async fn ready_means_open(cluster: &TestCluster, stream: &str, shards: usize) -> Result<()> {
+    let address = cluster.nodes[0].kinesis_address.clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match get(&address, "/readyz").await {
+            Ok((200, _)) => break,
+            _ if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => bail!("the restarted node never became ready: {other:?}"),
+        }
+    }
+    let (_, text) = get(&address, "/metrics").await?;
+    let open = sum(
+        &parse_exposition(&text)?,
+        "strait_raft_role",
+        &[("stream", stream)],
+    );
+    assert_eq!(
+        open, shards as f64,
+        "ready with {open} of {shards} shard groups open: {text}"
+    );
     Ok(())
 }
