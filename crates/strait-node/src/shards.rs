@@ -18,6 +18,7 @@ use openraft::BasicNode;
 use openraft::rt::WatchReceiver;
 use strait_control::{ControlView, GroupMeta};
 use strait_raft::config::RaftTuning;
+use strait_raft::log_cache::{LOG_CACHE_BYTES, LogCacheBudget};
 use strait_raft::log_store::{AppliedFloor, LogStore};
 use strait_raft::network::{GroupNetworkFactory, GroupRegistry, PeerRouter, RaftGroupRpc};
 use strait_raft::quiescence::{ProposalWaker, Quiescence};
@@ -100,6 +101,8 @@ pub struct ShardHost {
     throughput: std::sync::OnceLock<Arc<crate::throughput::ThroughputLimiter>>,
     /// Stops the timers of idle groups, unless the tuning keeps them ticking.
     quiescence: Option<Arc<Quiescence>>,
+    /// The memory the hosted groups' log caches share.
+    log_cache: Arc<LogCacheBudget>,
 }
 
 /// Trims wait until the horizon moved at least this far, so a trim entry is rare.
@@ -139,6 +142,7 @@ impl ShardHost {
             metrics,
             throughput: std::sync::OnceLock::new(),
             quiescence,
+            log_cache: LogCacheBudget::new(LOG_CACHE_BYTES),
         })
     }
 
@@ -255,7 +259,8 @@ impl ShardHost {
             self.flusher.clone(),
             group,
             Some(floor.clone()),
-        );
+        )
+        .with_cache(self.log_cache.clone());
         let vote_floor = log.retired_last_log_id().map_err(|e| e.to_string())?;
         let sm = ShardStateMachine::open(self.engine.clone(), self.flusher.clone(), group, floor)
             .map_err(|e| e.to_string())?;

@@ -24,7 +24,7 @@ fn records(size: usize) -> Vec<ShardRecord> {
 }
 
 fn command(size: usize) -> ShardCommand {
-    ShardCommand::Append(AppendBatch::new(
+    ShardCommand::append(AppendBatch::new(
         1_700_000_000_000,
         vec![ProducerBatch {
             producer: 42,

@@ -129,7 +129,7 @@ mod tests {
                 data: Bytes::from(vec![i as u8; 100 + i]),
             })
             .collect();
-        ShardCommand::Append(AppendBatch::new(
+        ShardCommand::append(AppendBatch::new(
             7,
             vec![ProducerBatch {
                 producer: 1,

@@ -20,6 +20,7 @@ pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod group;
+pub mod log_cache;
 pub mod log_store;
 pub mod network;
 pub mod quiescence;

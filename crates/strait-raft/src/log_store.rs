@@ -10,6 +10,9 @@
 //! point (the entries stay until retention trims them) and `truncate_after` never removes
 //! an entry at or below the state machine's applied index. The control group purges
 //! normally.
+//!
+//! Shard groups also keep the entries they append in memory until they are applied
+//! ([`crate::log_cache`]), so replication and apply read them back without the engine.
 
 use std::fmt::Debug;
 use std::io;
@@ -29,6 +32,7 @@ use strait_storage::{Flusher, KvEngine, WriteBatch};
 
 use crate::codec;
 use crate::group::GroupId;
+use crate::log_cache::{LogCache, LogCacheBudget};
 
 /// The state machine's applied index, shared with the log store of a group whose
 /// entries double as its stored records. Stored as `index + 1`, so 0 means "nothing
@@ -49,28 +53,31 @@ impl AppliedFloor {
 }
 
 /// One group's log store; cheap to clone (clones share the engine).
-pub struct LogStore<C> {
+pub struct LogStore<C: RaftTypeConfig> {
     engine: Arc<dyn KvEngine>,
     flusher: Flusher,
     group: GroupId,
     /// `Some` for groups whose applied entries are state-machine data (shards).
     retained: Option<Arc<AppliedFloor>>,
+    /// Entries appended and not yet applied, shared by the clones that read them back.
+    cache: Option<Arc<LogCache<EntryOf<C>>>>,
     _config: PhantomData<fn() -> C>,
 }
 
-impl<C> Clone for LogStore<C> {
+impl<C: RaftTypeConfig> Clone for LogStore<C> {
     fn clone(&self) -> Self {
         Self {
             engine: self.engine.clone(),
             flusher: self.flusher.clone(),
             group: self.group,
             retained: self.retained.clone(),
+            cache: self.cache.clone(),
             _config: PhantomData,
         }
     }
 }
 
-impl<C> LogStore<C> {
+impl<C: RaftTypeConfig> LogStore<C> {
     pub fn new(
         engine: Arc<dyn KvEngine>,
         flusher: Flusher,
@@ -82,6 +89,7 @@ impl<C> LogStore<C> {
             flusher,
             group,
             retained,
+            cache: None,
             _config: PhantomData,
         }
     }
@@ -97,6 +105,25 @@ impl<C> LogStore<C> {
         let mut batch = WriteBatch::new();
         batch.put(keys::state(self.group.0, kind), codec::encode_stored(value)?);
         self.engine.write(batch)
+    }
+
+    /// Entries from `start` up to `end` (exclusive; `None` for the end of the log), as
+    /// the engine holds them.
+    fn read_entries(&self, start: u64, end: Option<u64>) -> io::Result<Vec<EntryOf<C>>>
+    where
+        EntryOf<C>: DeserializeOwned,
+    {
+        let start_key = keys::log(self.group.0, start);
+        let end_key = match end {
+            Some(e) => keys::log(self.group.0, e),
+            None => keys::group_range(Family::Log, self.group.0).1,
+        };
+        let mut entries = Vec::new();
+        for pair in self.engine.scan(&start_key, &end_key) {
+            let (_, value) = pair?;
+            entries.push(codec::decode_stored::<EntryOf<C>>(&value)?);
+        }
+        Ok(entries)
     }
 
     /// Deletes log keys for indexes in `[from, to)`.
@@ -131,7 +158,7 @@ fn bounds(range: &impl RangeBounds<u64>) -> (u64, Option<u64>) {
 impl<C> RaftLogReader<C> for LogStore<C>
 where
     C: RaftTypeConfig,
-    EntryOf<C>: Serialize + DeserializeOwned,
+    EntryOf<C>: Serialize + DeserializeOwned + Clone,
     VoteOf<C>: Serialize + DeserializeOwned,
     LogIdOf<C>: Serialize + DeserializeOwned,
 {
@@ -140,27 +167,41 @@ where
         range: RB,
     ) -> Result<Vec<EntryOf<C>>, io::Error> {
         let (mut start, end) = bounds(&range);
+        // The cache holds nothing at or below the purge point.
+        if let Some(cache) = &self.cache
+            && let Some((mut entries, next)) = cache.read(start, end)
+        {
+            if end.is_none_or(|end| end > next) {
+                entries.extend(self.read_entries(next, end)?);
+            }
+            return Ok(entries);
+        }
         // Entries kept past a purge (a shard's records) are state-machine data, not log.
         if self.retained.is_some()
             && let Some(purged) = self.read_state::<LogIdOf<C>>(StateKey::Purged)?
         {
             start = start.max(purged.index() + 1);
         }
-        let start_key = keys::log(self.group.0, start);
-        let end_key = match end {
-            Some(e) => keys::log(self.group.0, e),
-            None => keys::group_range(Family::Log, self.group.0).1,
-        };
-        let mut entries = Vec::new();
-        for pair in self.engine.scan(&start_key, &end_key) {
-            let (_, value) = pair?;
-            entries.push(codec::decode_stored::<EntryOf<C>>(&value)?);
-        }
-        Ok(entries)
+        self.read_entries(start, end)
     }
 
     async fn read_vote(&mut self) -> Result<Option<VoteOf<C>>, io::Error> {
         self.read_state(StateKey::Vote)
+    }
+}
+
+impl<C: RaftTypeConfig> LogStore<C>
+where
+    EntryOf<C>: Clone,
+{
+    /// Keeps the entries this store appends in memory until they are applied, drawing on
+    /// `budget` (see [`crate::log_cache`]). Only for groups whose state machine shares
+    /// an [`AppliedFloor`] with the store; others are left uncached.
+    pub fn with_cache(mut self, budget: Arc<LogCacheBudget>) -> Self {
+        if let Some(applied) = &self.retained {
+            self.cache = Some(Arc::new(LogCache::new(budget, applied.clone())));
+        }
+        self
     }
 }
 
@@ -175,7 +216,7 @@ where
 impl<C> LogStore<C>
 where
     C: RaftTypeConfig,
-    EntryOf<C>: Serialize + DeserializeOwned,
+    EntryOf<C>: Serialize + DeserializeOwned + Clone,
     VoteOf<C>: Serialize + DeserializeOwned,
     LogIdOf<C>: Serialize + DeserializeOwned,
 {
@@ -201,7 +242,7 @@ where
 impl<C> RaftLogStorage<C> for LogStore<C>
 where
     C: RaftTypeConfig,
-    EntryOf<C>: Serialize + DeserializeOwned,
+    EntryOf<C>: Serialize + DeserializeOwned + Clone,
     VoteOf<C>: Serialize + DeserializeOwned,
     LogIdOf<C>: Serialize + DeserializeOwned,
 {
@@ -254,13 +295,19 @@ where
         let mut batch = WriteBatch::new();
         let group = self.group.0;
         tracing::trace!(target: "strait::write_path", group, "log append");
+        let mut written = Vec::new();
         for entry in entries {
-            batch.put(
-                keys::log(self.group.0, entry.index()),
-                codec::encode_stored(&entry)?,
-            );
+            let stored = codec::encode_stored(&entry)?;
+            let size = stored.len();
+            batch.put(keys::log(self.group.0, entry.index()), stored);
+            if self.cache.is_some() {
+                written.push((entry, size));
+            }
         }
         self.engine.write(batch)?;
+        if let Some(cache) = &self.cache {
+            cache.appended(written);
+        }
         tracing::trace!(target: "strait::write_path", group, "log append written, flush requested");
         self.flusher.request(Box::new(move |result| {
             tracing::trace!(target: "strait::write_path", group, "log append durable");
@@ -271,6 +318,9 @@ where
 
     async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<C>>) -> Result<(), io::Error> {
         let mut from = last_log_id.map(|id| id.index() + 1).unwrap_or(0);
+        if let Some(cache) = &self.cache {
+            cache.truncated_from(from);
+        }
         if let Some(applied) = self.retained.as_ref().and_then(|floor| floor.get()) {
             from = from.max(applied + 1);
         }
@@ -281,6 +331,9 @@ where
         // The purge point is written first, so a crash in between never leaves a hole
         // that the log state would not account for.
         self.write_state(StateKey::Purged, &log_id)?;
+        if let Some(cache) = &self.cache {
+            cache.purged_through(log_id.index());
+        }
         if self.retained.is_none() {
             self.delete_range(0, log_id.index() + 1)?;
         }

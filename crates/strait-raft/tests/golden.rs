@@ -219,7 +219,7 @@ impl Shard {
                 let before = self.producers();
                 let was_sealed = self.sm.subscribe_tip().borrow().sealed_at.is_some();
                 let index = self.next_index;
-                self.apply(EntryPayload::Normal(ShardCommand::Append(batch.clone())));
+                self.apply(EntryPayload::Normal(ShardCommand::append(batch.clone())));
                 let after = self.producers();
                 let mut outcomes = Vec::new();
                 for (i, producer) in batch.producers.iter().enumerate() {

@@ -1,5 +1,6 @@
 //! openraft's storage conformance suite, run against Strait's log store and shard state
-//! machine on both engines: sled (production) and memory (simulation).
+//! machine on both engines: sled (production) and memory (simulation), with the log cache
+//! (as nodes run shard groups) and without it (as when the cache's budget is spent).
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use openraft::rt::deterministic_rng::DeterministicRng;
 use openraft::testing::log::{StoreBuilder, Suite};
 use openraft_rt_tokio::TokioRuntime;
 use strait_raft::GroupId;
+use strait_raft::log_cache::{LOG_CACHE_BYTES, LogCacheBudget};
 use strait_raft::log_store::{AppliedFloor, LogStore};
 use strait_raft::shard::{ShardRaftConfig, ShardStateMachine};
 use strait_storage::{Flusher, KvEngine, MemoryEngine, SledEngine};
@@ -15,6 +17,7 @@ use strait_storage::{Flusher, KvEngine, MemoryEngine, SledEngine};
 /// Builds fresh stores on a new engine for every sub-test.
 struct ShardStores {
     sled: bool,
+    cached: bool,
     dirs: std::sync::Mutex<Vec<tempfile::TempDir>>,
 }
 
@@ -33,16 +36,20 @@ impl StoreBuilder<ShardRaftConfig, LogStore<ShardRaftConfig>, ShardStateMachine,
         let flusher = Flusher::start(engine.clone(), self.sled);
         let floor = Arc::new(AppliedFloor::default());
         let group = GroupId(7);
-        let log = LogStore::new(engine.clone(), flusher.clone(), group, Some(floor.clone()));
+        let mut log = LogStore::new(engine.clone(), flusher.clone(), group, Some(floor.clone()));
+        if self.cached {
+            log = log.with_cache(LogCacheBudget::new(LOG_CACHE_BYTES));
+        }
         let sm = ShardStateMachine::open(engine, flusher, group, floor).expect("open state machine");
         Ok(((), log, sm))
     }
 }
 
-async fn run(sled: bool) {
+async fn run(sled: bool, cached: bool) {
     DeterministicRng::<TokioRuntime>::scope(1, async move {
         Suite::test_all(ShardStores {
             sled,
+            cached,
             dirs: Default::default(),
         })
         .await
@@ -53,10 +60,15 @@ async fn run(sled: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shard_stores_on_sled_pass_the_openraft_suite() {
-    run(true).await;
+    run(true, true).await;
 }
 
 #[tokio::test]
 async fn shard_stores_on_memory_pass_the_openraft_suite() {
-    run(false).await;
+    run(false, true).await;
+}
+
+#[tokio::test]
+async fn uncached_shard_stores_pass_the_openraft_suite() {
+    run(false, false).await;
 }

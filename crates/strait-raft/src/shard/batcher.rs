@@ -104,7 +104,7 @@ async fn run(
             pending.push(next);
         }
         let (batches, replies): (Vec<_>, Vec<_>) = pending.into_iter().map(|p| (p.batch, p.reply)).unzip();
-        let command = ShardCommand::Append(AppendBatch::new(clock.now_ms(), batches));
+        let command = ShardCommand::append(AppendBatch::new(clock.now_ms(), batches));
         let raft = raft.clone();
         let waker = waker.clone();
         tokio::spawn(async move {

@@ -1,5 +1,7 @@
 //! The entries of a shard's log and their replies.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use strait_core::RecordPosition;
@@ -9,7 +11,9 @@ use strait_core::RecordPosition;
 pub enum ShardCommand {
     /// Records from one or more producers, committed together as one entry (group
     /// commit). Record `i` of the entry, counting across producers, is at offset `i`.
-    Append(AppendBatch),
+    /// Shared, so that an entry held in the log cache and handed to replication and
+    /// apply is not copied record by record.
+    Append(Arc<AppendBatch>),
     /// Closes the shard: no later `Append` is accepted and its last position is fixed.
     Seal,
     /// Expires every record that arrived before `before_ms` (the stream's retention
@@ -17,6 +21,13 @@ pub enum ShardCommand {
     /// serving the same records; each deletes them from disk once its Raft log no longer
     /// needs the entries.
     Trim { before_ms: u64 },
+}
+
+impl ShardCommand {
+    /// An `Append` of `batch`.
+    pub fn append(batch: AppendBatch) -> Self {
+        ShardCommand::Append(Arc::new(batch))
+    }
 }
 
 impl std::fmt::Display for ShardCommand {

@@ -124,7 +124,8 @@ impl ShardReader {
             let meta = metas.iter().find(|(i, _)| *i == index).map(|(_, m)| m);
             let arrival_ms = meta.and_then(|m| m.arrival_ms).unwrap_or(batch.arrival_ms);
             let mut offset = 0u32;
-            for producer in batch.producers {
+            // Decoded just now, so the batch is not shared and unwrapping copies nothing.
+            for producer in std::sync::Arc::unwrap_or_clone(batch).producers {
                 for record in producer.records {
                     let position = RecordPosition { index, offset };
                     offset += 1;

@@ -768,7 +768,7 @@ mod tests {
     use crate::shard::records::ShardReader;
 
     fn append(arrival_ms: u64, batches: &[(u64, u64, &[&str])]) -> ShardCommand {
-        ShardCommand::Append(AppendBatch::new(
+        ShardCommand::append(AppendBatch::new(
             arrival_ms,
             batches
                 .iter()
@@ -1060,7 +1060,7 @@ mod tests {
         let ShardCommand::Append(mut batch) = append(100, &[(1, 1, &["intact"])]) else {
             unreachable!()
         };
-        batch.producers[0].records[0].data = Bytes::from_static(b"damaged");
+        std::sync::Arc::make_mut(&mut batch).producers[0].records[0].data = Bytes::from_static(b"damaged");
         let entry: Entry<LeaderId<u64, u64>, _> = Entry {
             log_id: LogId::new(LeaderId { term: 1, node_id: 1 }, 1),
             payload: EntryPayload::Normal(ShardCommand::Append(batch)),
