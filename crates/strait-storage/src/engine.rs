@@ -161,11 +161,12 @@ const COLLECT_ANYWAY_EVERY: u64 = 10;
 /// core, and disk space comes back later instead.
 const COLLECT_COST_FACTOR: u32 = 20;
 
-/// The first byte of every value in sled's tree: the value itself follows, or a pointer
-/// into the value log.
 /// How often a read follows a key whose value moved into a collected segment while it
 /// was read, before it gives up (each time needs a deletion racing the read).
 const RESOLVE_ATTEMPTS: usize = 4;
+
+/// The first byte of every value in sled's tree: the value itself follows, or a pointer
+/// into the value log.
 const STORED_INLINE: u8 = 0;
 const STORED_POINTER: u8 = 1;
 
@@ -458,7 +459,6 @@ impl Iterator for Overlaid<'_> {
 }
 
 impl SledInner {
-    /// The caller's value of something sled stores.
     /// What a read finds under `key` now: a deferred write, or sled's stored form.
     fn lookup(&self, key: &[u8]) -> io::Result<Option<Found>> {
         if let Some(deferred) = read(&self.deferred).get(key) {
@@ -498,6 +498,7 @@ impl SledInner {
         )))
     }
 
+    /// The caller's value of something sled stores.
     fn resolve_stored(&self, stored: &sled::IVec) -> io::Result<Bytes> {
         match stored.first() {
             Some(&STORED_INLINE) => Ok(ivec(stored.clone()).slice(1..)),
